@@ -1,0 +1,41 @@
+"""The `frontalize` command: one entry point, one subcommand per job."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from frontalize import __version__
+from frontalize.cli import prep, synthpie
+
+# name -> (module with add_arguments/run, one-line help)
+SUBCOMMANDS = {
+    "synthpie": (synthpie, "generate the synthetic Multi-PIE-format dataset"),
+    "prep": (prep, "align crops and write protocol manifests from a Multi-PIE (or SynthPIE) tree"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="frontalize",
+        description="Turn faces seen from the side into the same person seen from the front, and measure identity.",
+    )
+    p.add_argument("--version", action="version", version=f"frontalize {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_) in SUBCOMMANDS.items():
+        sp = sub.add_parser(name, help=help_, description=help_)
+        module.add_arguments(sp)
+        sp.set_defaults(_run=module.run)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    return args._run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""`frontalize prep` / `python data_prep/multipie.py`: aligned crops and protocol manifests from a Multi-PIE tree.
+
+Without --root, SynthPIE `small` is generated beside the output folder and prepared instead.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from frontalize.data.prep import PrepConfig, prepare
+from frontalize.data.protocols import PROTOCOLS
+from frontalize.data.scan import LayoutError
+
+DEFAULT_OUT = Path("runs/demo/prepared")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", type=Path, help="Multi-PIE root (the folder holding data/, or data/ itself); "
+                   "default: generate SynthPIE `small` next to --out and use it")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"prepared-data folder (default: {DEFAULT_OUT})")
+    p.add_argument("--size", type=int, default=None,
+                   help="crop side in pixels: 224 for the paper configuration (default with --root), "
+                        "64/128 for CPU configurations (default 128 on SynthPIE)")
+    p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes (default: all cores)")
+    p.add_argument("--landmarks", choices=["auto", "sidecar", "mtcnn"], default="auto",
+                   help="auto: SynthPIE ground truth where present, else MTCNN (default)")
+    p.add_argument("--gallery-flash", type=int, default=7, help="flash of the gallery image (07; some papers use 06)")
+    p.add_argument("--preview", action="store_true", help="write preview_<size>.png with landmarks and region boxes")
+    p.add_argument("--quiet", action="store_true")
+
+
+def _print_summary(summary: dict) -> None:
+    print(f"{summary['images']} images in {summary['views']} views ({summary['views_reused']} views already done)")
+    print(f"status: {summary['status']}   landmark sources: {summary['landmark_source']}")
+    if summary["problems"]:
+        print(f"{summary['problems']} images skipped: see report/problems.csv")
+    if summary["stray_files"]:
+        print(f"{summary['stray_files']} stray files ignored: see report/stray_files.txt")
+    for name, m in summary["manifests"].items():
+        if "skipped" in m:
+            print(f"  {name}: skipped ({m['skipped']})")
+            continue
+        roles = {}
+        for key, n in m["by_split_role_yaw"].items():
+            split, role, _ = key.split("/")
+            roles[role] = roles.get(role, 0) + n
+        print(f"  {m['split']}: {m['rows']} rows {roles}")
+        if m["test_subjects_without_gallery"]:
+            print(f"    test subjects without a gallery image: {m['test_subjects_without_gallery']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    root = args.root
+    size = args.size
+    if root is None:
+        from frontalize.synthpie.generate import SynthPIEError, generate
+
+        root = args.out.parent / "synthpie"
+        size = size or 128
+        print(f"no --root given: preparing the embedded default, SynthPIE `small`, at {root}")
+        try:
+            generate(root, "small", seed=0, workers=args.workers, progress=not args.quiet)
+        except SynthPIEError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    size = size or 224
+    cfg = PrepConfig(root=root, out=args.out, size=size, protocols=tuple(args.protocols), workers=args.workers,
+                     landmarks=args.landmarks, gallery_flash=args.gallery_flash, preview=args.preview,
+                     progress=not args.quiet)
+    try:
+        summary = prepare(cfg)
+    except LayoutError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    _print_summary(summary)
+    print(f"wrote {args.out}/manifests/*_{size}.csv and {args.out}/prep_{size}.json")
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="multipie", description=__doc__)
+    add_arguments(p)
+    return run(p.parse_args(argv))

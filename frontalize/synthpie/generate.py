@@ -1,0 +1,217 @@
+"""Write a SynthPIE tree: the exact Multi-PIE layout, rendered from synthetic subjects.
+
+The unit of work is one recording (subject, session, recording): its head is
+built once, seen from every camera, lit by every flash.  Units are rendered
+in parallel, each file is written atomically, and finished files are
+skipped, so an interrupted run resumes where it stopped.  The same seed and
+preset give byte-identical files.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from frontalize.data.landmarks import FIVE_POINTS, IBUG68_MOUTH_IMAGE_LEFT, IBUG68_MOUTH_IMAGE_RIGHT, IBUG68_NOSE_TIP
+from frontalize.data.multipie import CAMERAS, RECORDINGS, ShotId
+from frontalize.synthpie import studio
+from frontalize.synthpie.head import NEUTRAL, SMILE, Expression, Head, sample_subject
+from frontalize.synthpie.render import Lighting, build_scene, composite, look, rotation, shade, shadow_mask
+from frontalize.synthpie.render import pose as pose_scene
+from frontalize.utils.io import atomic_write_bytes, atomic_write_text
+
+MARKER = "synthpie.json"
+FORMAT_VERSION = 1
+EXPRESSIONS: dict[str, Expression] = {"neutral": NEUTRAL, "smile": SMILE}
+ALL_CAMERAS = tuple(c.name for c in CAMERAS)
+
+
+@dataclass(frozen=True)
+class Preset:
+    subjects: int
+    cameras: tuple[str, ...]
+    flashes: tuple[int, ...]
+    width: int = 320
+    height: int = 240
+    sessions: tuple[int, ...] = (1,)
+    recordings: tuple[int, ...] = (1, 2)  # session 01: neutral, smile
+
+    @property
+    def n_images(self) -> int:
+        return self.subjects * len(self.sessions) * len(self.recordings) * len(self.cameras) * len(self.flashes)
+
+
+PRESETS: dict[str, Preset] = {
+    # a few subjects, cameras and flashes: seconds, for tests
+    "tiny": Preset(6, ("11_0", "08_0", "14_0", "05_1", "05_0", "19_0", "24_0"), (0, 7, 10)),
+    # the CPU demo: every camera, four flashes (frontal, both sides, overhead)
+    "small": Preset(80, ALL_CAMERAS, (4, 7, 10, 17), width=256, height=192),
+    # Multi-PIE's session 01 counts at Multi-PIE's resolution
+    "session01": Preset(249, ALL_CAMERAS, tuple(range(20)), width=640, height=480),
+}
+
+
+class SynthPIEError(RuntimeError):
+    """A problem the user must fix (wrong output folder, mismatched preset)."""
+
+
+def landmark_path(shot: ShotId) -> Path:
+    """The landmark sidecar of a camera view: beside its images, one per (subject, session, recording, camera)."""
+    stem = shot.filename.rsplit("_", 1)[0]
+    return shot.relpath.parent / f"{stem}_landmarks.json"
+
+
+def _expression_of(session: int, recording: int) -> Expression:
+    name = RECORDINGS[session][recording]
+    if name not in EXPRESSIONS:
+        raise SynthPIEError(f"SynthPIE renders only {sorted(EXPRESSIONS)}; session {session} recording {recording} is {name}")
+    return EXPRESSIONS[name]
+
+
+def subject_params(seed: int, subject: int):
+    return sample_subject(np.random.default_rng([seed, subject, 0]))
+
+
+def unit_shots(preset: Preset, subject: int, session: int, recording: int) -> list[ShotId]:
+    return [ShotId(subject, session, recording, cam, fl) for cam in preset.cameras for fl in preset.flashes]
+
+
+def render_unit(out: Path, preset: Preset, seed: int, subject: int, session: int, recording: int) -> int:
+    """Render every missing file of one recording; return how many images were written."""
+    shots = unit_shots(preset, subject, session, recording)
+    todo_cams = [
+        cam
+        for cam in preset.cameras
+        if not (out / landmark_path(ShotId(subject, session, recording, cam, 0))).exists()
+        or any(not (out / s.relpath).exists() for s in shots if s.camera == cam)
+    ]
+    if not todo_cams:
+        return 0
+    head = Head(subject_params(seed, subject), _expression_of(session, recording))
+    scene = build_scene(head, n_phi=preset.height)
+    pose = studio.recording_pose(np.random.default_rng([seed, subject, session, recording, 1]))
+    posed = pose_scene(scene, rotation(pose.yaw, pose.pitch, pose.roll), np.asarray(pose.shift))
+    lit = {fl: shadow_mask(posed.points, posed.normals, d) for fl in preset.flashes if (d := studio.flash_direction(fl)) is not None}
+    written = 0
+    for cam_name in todo_cams:
+        cam = studio.camera_model(cam_name, preset.width, preset.height, pose)
+        view = look(posed, cam)
+        cam_index = ALL_CAMERAS.index(cam_name)
+        for fl in preset.flashes:
+            shot = ShotId(subject, session, recording, cam_name, fl)
+            path = out / shot.relpath
+            if path.exists():
+                continue
+            rng = np.random.default_rng([seed, subject, session, recording, cam_index, fl, 2])
+            lighting = Lighting(studio.flash_direction(fl), exposure=float(rng.uniform(0.93, 1.07)))
+            colours = shade(view, lit.get(fl), lighting)
+            noise = rng.normal(0, 1.2 / 255, (preset.height, preset.width, 1)).astype(np.float32)
+            rgb = composite(view, colours, preset.width, preset.height, noise)
+            ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            if not ok:
+                raise RuntimeError(f"PNG encoding failed for {path}")
+            atomic_write_bytes(path, png.tobytes())
+            written += 1
+        atomic_write_text(out / landmark_path(ShotId(subject, session, recording, cam_name, 0)), _sidecar(view, cam, pose))
+    return written
+
+
+def _sidecar(view, cam, pose: studio.RecordingPose) -> str:
+    # renderer pixels span [i, i+1); shift so pixel centres are integers (OpenCV, MTCNN)
+    pts68 = view.landmarks - 0.5
+    five = np.stack(
+        [
+            view.irises[0] - 0.5,
+            view.irises[1] - 0.5,
+            pts68[IBUG68_NOSE_TIP],
+            pts68[IBUG68_MOUTH_IMAGE_LEFT],
+            pts68[IBUG68_MOUTH_IMAGE_RIGHT],
+        ]
+    )
+    five_vis = [
+        bool(view.iris_visible[0]),
+        bool(view.iris_visible[1]),
+        bool(view.landmark_visible[IBUG68_NOSE_TIP]),
+        bool(view.landmark_visible[IBUG68_MOUTH_IMAGE_LEFT]),
+        bool(view.landmark_visible[IBUG68_MOUTH_IMAGE_RIGHT]),
+    ]
+    doc = {
+        "format": "synthpie-landmarks",
+        "version": FORMAT_VERSION,
+        "image_size": [cam.width, cam.height],
+        "coordinates": "pixels, x right, y down, pixel centres at integers",
+        "five_names": list(FIVE_POINTS),
+        "five": np.round(five, 3).tolist(),
+        "five_visible": five_vis,
+        "ibug68": np.round(pts68, 3).tolist(),
+        "ibug68_visible": [bool(v) for v in view.landmark_visible],
+        "head_pose": {"yaw": round(pose.yaw, 3), "pitch": round(pose.pitch, 3), "roll": round(pose.roll, 3)},
+    }
+    return json.dumps(doc, indent=1)
+
+
+def read_sidecar(path: Path) -> dict:
+    doc = json.loads(Path(path).read_text())
+    if doc.get("format") != "synthpie-landmarks":
+        raise ValueError(f"{path} is not a SynthPIE landmark file")
+    return doc
+
+
+def _check_output(out: Path, preset_name: str, seed: int) -> None:
+    marker = out / MARKER
+    if marker.exists():
+        meta = json.loads(marker.read_text())
+        if (meta.get("preset"), meta.get("seed")) != (preset_name, seed):
+            raise SynthPIEError(
+                f"{out} holds SynthPIE preset {meta.get('preset')!r} seed {meta.get('seed')}; "
+                f"refusing to mix in preset {preset_name!r} seed {seed}. Choose another --out."
+            )
+        return
+    if out.exists() and any(out.iterdir()):
+        raise SynthPIEError(f"{out} is not empty and is not a SynthPIE tree (no {MARKER}); refusing to write into it")
+
+
+def _unit_worker(args):
+    return render_unit(*args)
+
+
+def generate(out: Path, preset: str = "small", seed: int = 0, workers: int | None = None, progress: bool = True) -> dict:
+    """Build (or complete) a SynthPIE tree under ``out``; return a summary."""
+    if preset not in PRESETS:
+        raise SynthPIEError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    p = PRESETS[preset]
+    out = Path(out)
+    _check_output(out, preset, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"generator": "synthpie", "version": FORMAT_VERSION, "preset": preset, "seed": seed, **asdict(p)}
+    atomic_write_text(out / MARKER, json.dumps(meta, indent=1))
+    atomic_write_text(
+        out / "subjects.json",
+        json.dumps({f"{s:03d}": subject_params(seed, s).as_dict() for s in range(1, p.subjects + 1)}, indent=1),
+    )
+    units = [(out, p, seed, s, ses, rec) for s in range(1, p.subjects + 1) for ses in p.sessions for rec in p.recordings]
+    workers = workers or os.cpu_count() or 1
+    per_unit = len(p.cameras) * len(p.flashes)
+    written = 0
+    with tqdm(total=len(units) * per_unit, unit="img", desc=f"SynthPIE {preset}", disable=not progress) as bar:
+        if workers == 1:
+            results = map(_unit_worker, units)
+            pool = None
+        else:
+            pool = get_context("fork").Pool(workers)
+            results = pool.imap_unordered(_unit_worker, units)
+        try:
+            for n in results:
+                written += n
+                bar.update(per_unit)
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+    return {"preset": preset, "seed": seed, "images": p.n_images, "written": written, "skipped": p.n_images - written}

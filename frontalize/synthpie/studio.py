@@ -1,0 +1,76 @@
+"""The SynthPIE studio: where the cameras and flashes stand, and how a shot is framed.
+
+Modelled on the Multi-PIE dome: cameras on an arc at head height plus two
+raised ones (their yaws come from frontalize.data.multipie), eighteen flashes
+(one beside each camera, three overhead) and room light in every shot.  The
+flash positions follow the camera arc in flash-number order, with 07 at the
+frontal camera; they model Multi-PIE's flashes, they are not a survey of them.
+
+Everything drawn here is independent of the subject: framing, head pose
+jitter, exposure and sensor noise come from per-recording or per-image
+random streams, never from the subject's parameters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from frontalize.data.multipie import CAMERA_BY_NAME, CAMERAS, NO_FLASH_SHOTS
+from frontalize.synthpie.render import CameraModel, direction
+
+# Flash number -> (yaw, elevation) in degrees; 00 and 19 fire no flash.
+FLASH_POSITIONS: dict[int, tuple[float, float]] = {
+    **{i + 1: (cam.yaw, 0.0) for i, cam in enumerate(c for c in CAMERAS if c.elevation == 0)},  # 01-13
+    14: (-45.0, 25.0),  # beside the raised camera 08_1
+    15: (45.0, 25.0),  # beside the raised camera 19_1
+    16: (-30.0, 55.0),  # overhead
+    17: (0.0, 60.0),
+    18: (30.0, 55.0),
+}
+assert set(FLASH_POSITIONS) | set(NO_FLASH_SHOTS) == set(range(20))
+assert FLASH_POSITIONS[7] == (0.0, 0.0), "flash 07 must be the frontal flash"
+
+CAMERA_DISTANCE = 12.0  # head units (about 1.1 m)
+HEAD_FRACTION = 0.62  # vertex-to-chin height over image height at the nominal distance
+
+
+@dataclass(frozen=True)
+class RecordingPose:
+    """How the subject held their head during one recording (all cameras fire together)."""
+
+    yaw: float
+    pitch: float
+    roll: float
+    shift: tuple[float, float, float]
+    distance_scale: float
+
+
+def recording_pose(rng: np.random.Generator) -> RecordingPose:
+    return RecordingPose(
+        yaw=float(rng.normal(0, 2.0)),
+        pitch=float(rng.normal(0, 2.5)),
+        roll=float(rng.normal(0, 2.0)),
+        shift=tuple(float(x) for x in rng.normal(0, 0.04, 3)),
+        distance_scale=float(rng.uniform(0.96, 1.04)),
+    )
+
+
+def camera_model(camera: str, width: int, height: int, pose: RecordingPose) -> CameraModel:
+    cam = CAMERA_BY_NAME[camera]
+    focal = HEAD_FRACTION * height * CAMERA_DISTANCE / 2.3
+    return CameraModel(
+        yaw=cam.yaw,
+        elevation=cam.elevation,
+        distance=CAMERA_DISTANCE * pose.distance_scale,
+        focal_px=focal,
+        width=width,
+        height=height,
+    )
+
+
+def flash_direction(flash: int) -> np.ndarray | None:
+    if flash in NO_FLASH_SHOTS:
+        return None
+    yaw, elev = FLASH_POSITIONS[flash]
+    return direction(yaw, elev)
