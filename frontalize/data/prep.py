@@ -304,7 +304,8 @@ def prepare(cfg: PrepConfig) -> dict:
         "stray_files": len(inv.stray),
         "manifests": manifests,
     }
-    atomic_write_text(out / f"prep_{cfg.size}.json", json.dumps(summary, indent=1))
+    # what this run reused is about the run, not the data: kept out of the file so re-runs leave it unchanged
+    atomic_write_text(out / f"prep_{cfg.size}.json", json.dumps({k: v for k, v in summary.items() if k != "views_reused"}, indent=1))
     if cfg.preview:
         from frontalize.data.preview import write_preview
 

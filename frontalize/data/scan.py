@@ -87,6 +87,14 @@ class Inventory:
             absent = sorted(set(all_subjects) - set(self.subjects(s)))
             if absent:
                 lines.append(f"session {s:02d}: {len(absent)} subjects absent: {_ranges(absent)}")
+        recs_by_session = defaultdict(set)
+        recs_by_subject = defaultdict(set)
+        for v in self.views:
+            recs_by_session[v.session].add(v.recording)
+            recs_by_subject[(v.subject, v.session)].add(v.recording)
+        for (subj, ses), recs in sorted(recs_by_subject.items()):
+            if recs_by_session[ses] - recs:
+                lines.append(f"{subj:03d} session {ses:02d}: recordings missing {sorted(recs_by_session[ses] - recs)}")
         cameras = set(self.by_camera)
         flashes = set(self.by_flash)
         views_by_rec = defaultdict(set)

@@ -1,0 +1,216 @@
+"""Multi-PIE preparation: layout checks, quirks of the real tree, exact protocol manifests, resumability."""
+import csv
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from frontalize.cli.main import main as cli
+from frontalize.data.multipie import parse_filename
+from frontalize.data.prep import CameraPrior, PrepConfig, prepare
+from frontalize.data.scan import LayoutError, ViewKey
+from frontalize.data.template import region_boxes, template_points
+
+
+def _rows(out: Path, name: str, size: int) -> list[dict]:
+    with open(out / "manifests" / f"{name}_{size}.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _digest(root: Path) -> dict:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def prepared_tiny(tiny_synthpie, tmp_path_factory):
+    out = tmp_path_factory.mktemp("prepared_tiny")
+    source_before = _digest(tiny_synthpie)
+    summary = prepare(PrepConfig(root=tiny_synthpie, out=out, size=64, workers=2, progress=False, preview=True))
+    assert _digest(tiny_synthpie) == source_before  # the source tree is never modified
+    return out, summary
+
+
+def test_tiny_manifest_counts(prepared_tiny):
+    out, summary = prepared_tiny
+    # tiny: 6 subjects, recordings 01/02, cameras +-90, +-45, +-15, 0, flashes 00/07/10
+    s1 = _rows(out, "setting1", 64)  # 2 train / 4 test (100/249 of 6), neutral, 5 cameras within +-45
+    assert len(s1) == 6 * 5 * 3
+    assert sum(r["role"] == "train" for r in s1) == 2 * 15
+    assert sum(r["role"] == "gallery" for r in s1) == 4
+    assert sum(r["role"] == "probe" for r in s1) == 4 * 15 - 4
+    ses = _rows(out, "session01", 64)  # 5 train / 1 test (200/249 of 6), both expressions, all 7 cameras
+    assert len(ses) == 6 * 2 * 7 * 3
+    assert sum(r["role"] == "gallery" for r in ses) == 2  # one per expression
+    assert sum(r["role"] == "train" for r in ses) == 5 * 42
+    assert summary["manifests"]["setting2"] == {"skipped": "needs 2 sessions, the data has 1"}
+    assert summary["landmark_source"] == {"sidecar": 252}
+    assert (out / "preview_64.png").exists()
+
+
+@pytest.mark.parametrize("name", ["setting1", "session01"])
+def test_gallery_targets_and_disjoint_splits(prepared_tiny, name):
+    out, _ = prepared_tiny
+    rows = _rows(out, name, 64)
+    train = {r["subject"] for r in rows if r["split"] == "train"}
+    test = {r["subject"] for r in rows if r["split"] == "test"}
+    assert train and test and not train & test
+    assert all(r["split"] == "train" for r in rows if r["subject"] in train)
+    gallery = [r for r in rows if r["role"] == "gallery"]
+    assert all(r["camera"] == "05_1" and r["flash"] == "7" for r in gallery)
+    per_subject = {(r["subject"], r["recording"]) for r in gallery}
+    assert len(per_subject) == len(gallery)  # exactly one per test subject (and expression)
+    assert {s for s, _ in per_subject} == test
+    for r in rows:
+        src, tgt = parse_filename(Path(r["source_path"]).name), parse_filename(Path(r["target_path"]).name)
+        assert (tgt.subject, tgt.session, tgt.recording, tgt.flash, tgt.camera) == (
+            src.subject, src.session, src.recording, src.flash, "05_1")
+        assert (out / r["target_path"]).exists() and (out / r["crop_path"]).exists()
+
+
+def test_frontal_crops_land_on_the_template(prepared_tiny):
+    out, _ = prepared_tiny
+    with open(out / "index_64.csv", newline="") as f:
+        frontal = [r for r in csv.DictReader(f) if r["camera"] == "05_1"]
+    for r in frontal:
+        m = np.array([float(v) for v in r["matrix"].split()]).reshape(2, 3)
+        five = np.array([float(v) for v in r["five"].split()]).reshape(5, 2)
+        moved = five @ m[:, :2].T + m[:, 2]
+        t = template_points(64)
+        # least-squares similarity: centroids coincide; what is left is the subject's own face shape
+        np.testing.assert_allclose(moved.mean(0), t.mean(0), atol=1e-2)
+        assert abs(moved[0, 1] - moved[1, 1]) < 1.0  # eyes level
+        assert np.linalg.norm(moved - t, axis=1).max() < 0.25 * (t[1, 0] - t[0, 0])
+    regions = json.loads((out / "regions_64.json").read_text())
+    assert regions["boxes"] == {k: list(v) for k, v in region_boxes(64).items()}
+    img = cv2.imread(str(out / frontal[0]["crop_path"]))
+    assert img.shape == (64, 64, 3)
+
+
+def test_rerun_changes_nothing(prepared_tiny, tiny_synthpie):
+    out, _ = prepared_tiny
+    before = _digest(out)
+    again = prepare(PrepConfig(root=tiny_synthpie, out=out, size=64, workers=1, progress=False, preview=True))
+    assert again["views_reused"] == again["views"]
+    assert _digest(out) == before
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_interrupted_view_is_redone(prepared_tiny, tiny_synthpie, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(prepared_tiny[0], out)
+    record = next(out.rglob("001_01_01_051_prep.json"))
+    record.unlink()  # as if the run died after writing crops but before the record
+    crop = record.parent / "001_01_01_051_07.png"
+    crop.unlink()
+    summary = prepare(PrepConfig(root=tiny_synthpie, out=out, size=64, workers=1, progress=False, preview=True))
+    assert summary["views_reused"] == summary["views"] - 1
+    assert crop.exists() and record.exists()
+    assert _digest(out) == _digest(prepared_tiny[0])
+
+
+def _quirky_tree(tiny: Path, dest: Path) -> Path:
+    """Real Multi-PIE quirks: ids with gaps, a missing recording, camera and shot, a corrupt PNG, stray files."""
+    rename = {1: 1, 2: 4, 3: 7}
+    for old, new in rename.items():
+        for p in (tiny / "data").rglob(f"{old:03d}_*"):
+            rel = p.relative_to(tiny / "data")
+            parts = list(rel.parts)
+            parts[2] = f"{new:03d}"
+            parts[-1] = f"{new:03d}" + parts[-1][3:]
+            target = dest / "data" / Path(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(p, target)
+    mv = dest / "data" / "session01" / "multiview"
+    shutil.rmtree(mv / "007" / "02")  # subject 007 missing its smile recording
+    shutil.rmtree(mv / "004" / "02" / "19_0")  # a missing camera
+    (mv / "004" / "01" / "05_1" / "004_01_01_051_00.png").unlink()  # a missing frontal shot: no target
+    corrupt = mv / "001" / "01" / "14_0" / "001_01_01_140_10.png"
+    corrupt.write_bytes(corrupt.read_bytes()[:200])  # truncated PNG
+    (mv / "README.txt").write_text("notes")
+    (mv / "001" / "01" / "05_1" / "Thumbs.db").write_bytes(b"\0\1")
+    (mv / "001" / "01" / "05_1" / "001_01_01_051_07 copy.png").write_bytes(b"")
+    return dest / "data"
+
+
+@pytest.fixture(scope="module")
+def quirky(tiny_synthpie, tmp_path_factory):
+    data = _quirky_tree(tiny_synthpie, tmp_path_factory.mktemp("quirky"))
+    out = data.parent.parent / (data.parent.name + "_prepared")
+    summary = prepare(PrepConfig(root=data, out=out, size=64, workers=1, progress=False))  # `data` given as root
+    return data, out, summary
+
+
+def test_quirks_are_counted_not_fatal(quirky):
+    data, out, summary = quirky
+    inventory = json.loads((out / "report" / "inventory.json").read_text())
+    assert inventory["subjects"] == 3 and inventory["stray_files"] == 3
+    assert summary["status"] == {"ok": 100, "unreadable": 1}  # 3*2*7*3 - 21 - 3 - 1 images, one corrupt
+    problems = (out / "report" / "problems.csv").read_text()
+    assert "001_01_01_140_10.png,unreadable" in problems
+    gaps = (out / "report" / "gaps.txt").read_text()
+    assert "subject ids not present (non-contiguous ids): 002-003, 005-006" in gaps
+    assert "007 session 01: recordings missing [2]" in gaps
+    assert "004 session 01 recording 02: cameras missing ['19_0']" in gaps
+    assert "flashes missing [0]" in gaps
+    stray = (out / "report" / "stray_files.txt").read_text()
+    assert "README.txt" in stray and "Thumbs.db" in stray and "copy.png" in stray
+
+
+def test_quirky_manifest_counts(quirky):
+    _, out, summary = quirky
+    s1 = _rows(out, "setting1", 64)  # train {1}, test {4, 7}
+    roles = {(r["subject"], r["role"]): 0 for r in s1}
+    for r in s1:
+        roles[(r["subject"], r["role"])] += 1
+    assert roles == {("1", "train"): 14, ("4", "gallery"): 1, ("4", "probe"): 13, ("7", "gallery"): 1, ("7", "probe"): 14}
+    assert summary["manifests"]["setting1"]["rows_without_target"] == 4
+    assert sum(1 for r in s1 if r["target_path"] == "") == 4
+    ses = _rows(out, "session01", 64)  # train {1, 4}, test {7} with one expression only
+    assert len(ses) == 41 + 38 + 21
+    assert [(r["subject"], r["recording"]) for r in ses if r["role"] == "gallery"] == [("7", "1")]
+    assert summary["manifests"]["session01"]["test_subjects_without_gallery"] == []
+
+
+def test_wrong_root_fails_with_clear_message(tmp_path, capsys):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "me.jpg").write_bytes(b"x")
+    with pytest.raises(LayoutError, match=r"expected: ROOT/data/session01/multiview"):
+        prepare(PrepConfig(root=tmp_path / "photos", out=tmp_path / "out", progress=False))
+    assert cli(["prep", "--root", str(tmp_path / "photos"), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "not a Multi-PIE root" in err and "found:    me.jpg" in err and "Traceback" not in err
+
+
+def test_mtcnn_landmarks_with_fallbacks(quirky, tmp_path):
+    data, _, _ = quirky
+    blank = data / "session01" / "multiview" / "007" / "01" / "24_0"
+    for p in blank.glob("*.png"):  # a view where no detector can find anything
+        cv2.imwrite(str(p), np.full((240, 320, 3), 107, np.uint8))
+    out = tmp_path / "mtcnn"
+    summary = prepare(PrepConfig(root=data, out=out, size=64, workers=2, landmarks="mtcnn", progress=False))
+    with open(out / "index_64.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "ok"]
+    assert {r["landmark_source"] for r in rows} <= {"mtcnn", "mtcnn_view", "camera_prior"}
+    near = [r for r in rows if r["camera"] in ("14_0", "05_1", "05_0")]
+    flashed = [r for r in near if r["flash"] != "0"]  # shot 00 has room light only: dim, often missed
+    assert sum(r["landmark_source"] == "mtcnn" for r in flashed) >= 0.9 * len(flashed)
+    assert {r["landmark_source"] for r in near} <= {"mtcnn", "mtcnn_view"}  # misses borrow from the same view
+    assert {r["landmark_source"] for r in rows if "007/01/24_0" in r["source_path"]} == {"camera_prior"}
+    assert summary["status"]["ok"] == 100
+
+
+def test_camera_prior_follows_the_recordings_head_offset():
+    prior = CameraPrior()
+    for subject in range(1, 6):  # camera 24_0 seen at (100, 50) / (100, 90); 05_1 at (160, 60) / (160, 100)
+        prior.add(ViewKey(subject, 1, 1, "24_0"), [(np.array([100.0, 50]), np.array([100.0, 90]))])
+        prior.add(ViewKey(subject, 1, 1, "05_1"), [(np.array([160.0, 60]), np.array([160.0, 100]))])
+    # subject 9 sits 10 px right and 5 px lower than usual, measured at the frontal camera
+    prior.add(ViewKey(9, 1, 1, "05_1"), [(np.array([170.0, 65]), np.array([170.0, 105]))])
+    five = prior.estimate(ViewKey(9, 1, 1, "24_0"))
+    np.testing.assert_allclose(five[0], [110, 55])
+    np.testing.assert_allclose(five[3], [110, 95])
+    assert prior.estimate(ViewKey(9, 1, 1, "01_0")) is not None  # unseen camera: the nearest seen one
