@@ -17,8 +17,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# prep generates SynthPIE `small` under $(OUT)/synthpie when given no --root
 demo: install
-	$(PY) data_prep/synthpie.py --preset small --out $(OUT)/synthpie
+	$(PY) data_prep/multipie.py --out $(OUT)/prepared --size 128 --preview
 
 test: install
 	$(PY) -m pytest -q

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -181,11 +181,19 @@ def _unit_worker(args):
     return render_unit(*args)
 
 
-def generate(out: Path, preset: str = "small", seed: int = 0, workers: int | None = None, progress: bool = True) -> dict:
-    """Build (or complete) a SynthPIE tree under ``out``; return a summary."""
+def generate(
+    out: Path, preset: str = "small", seed: int = 0, workers: int | None = None, progress: bool = True,
+    subjects: int | None = None,
+) -> dict:
+    """Build (or complete) a SynthPIE tree under ``out``; return a summary.
+
+    ``subjects`` keeps only the preset's first subjects: their files are exactly the full preset's.
+    """
     if preset not in PRESETS:
         raise SynthPIEError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     p = PRESETS[preset]
+    if subjects is not None:
+        p = replace(p, subjects=min(subjects, p.subjects))
     out = Path(out)
     _check_output(out, preset, seed)
     out.mkdir(parents=True, exist_ok=True)

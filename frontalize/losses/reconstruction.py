@@ -1,0 +1,72 @@
+"""Image and feature losses of the generator: L1 per scale, symmetry, identity, total variation, L2 weights."""
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def l1_multiscale(outputs: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """Mean L1 to the frontal target at every output scale (the target area-downscaled to each)."""
+    total = 0.0
+    for out in outputs:
+        t = target if out.shape[-1] == target.shape[-1] else F.adaptive_avg_pool2d(target, out.shape[-2:])
+        total = total + (out - t).abs().mean()
+    return total / len(outputs)
+
+
+def symmetry_loss(images: torch.Tensor) -> torch.Tensor:
+    """Left-right symmetry on [0, 1] images (inputs in [-1, 1] are mapped first): zero for a mirror image."""
+    x = (images + 1) / 2
+    return (x - torch.flip(x, dims=[3])).abs().mean()
+
+
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    dx = (images[..., :, 1:] - images[..., :, :-1]).abs().mean()
+    dy = (images[..., 1:, :] - images[..., :-1, :]).abs().mean()
+    return dx + dy
+
+
+def l2_regularization(module: nn.Module) -> torch.Tensor:
+    """Sum of squared weights of conv and linear layers (biases and norms excluded)."""
+    total = 0.0
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and m.weight.requires_grad:
+            total = total + m.weight.pow(2).sum()
+    return total
+
+
+class IdentityFeatures(Protocol):
+    """What the identity loss needs: images in [-1, 1] (the template crop) -> (B, D) features, frozen."""
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+class VGGRelu7Features(nn.Module):
+    """relu7 of a frozen VGG-Face encoder (the notes' original identity feature)."""
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder.eval().requires_grad_(False)
+
+    def train(self, mode: bool = True):  # stays in eval mode whatever its parent does
+        return super().train(False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encoder(images)[0]
+
+
+class IdentityLoss(nn.Module):
+    """Cosine distance between L2-normalised features of output and target: 0 for identical, within [0, 2]."""
+
+    def __init__(self, features: IdentityFeatures):
+        super().__init__()
+        self.features = features
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        f_out = F.normalize(self.features(output), dim=1)
+        with torch.no_grad():
+            f_tgt = F.normalize(self.features(target), dim=1)
+        return (1 - (f_out * f_tgt).sum(1)).mean()
