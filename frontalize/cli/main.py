@@ -5,11 +5,12 @@ import argparse
 import sys
 
 from frontalize import __version__
-from frontalize.cli import prep, synthpie
+from frontalize.cli import models, prep, synthpie
 
 # name -> (module with add_arguments/run, one-line help)
 SUBCOMMANDS = {
     "synthpie": (synthpie, "generate the synthetic Multi-PIE-format dataset"),
+    "models": (models, "print a setting's networks: parameter counts and output shapes"),
     "prep": (prep, "align crops and write protocol manifests from a Multi-PIE (or SynthPIE) tree"),
 }
 

@@ -101,22 +101,21 @@ class RegionDiscriminators(DiscriminatorSet):
 
     def inputs(self, images):
         full = images[-1]
-        return {n: crop_region(full, self.boxes[n]) for n in self.names}
+        return {n: crop_region(full, self.boxes[n]) for n in REGIONS}
 
 
 @DISCRIMINATORS.register("regions+scales")
-class RegionAndScaleDiscriminators(DiscriminatorSet):
-    """Both sets: the five region critics on the full output, plus one critic per smaller scale."""
+class RegionAndScaleDiscriminators(RegionDiscriminators):
+    """The five region critics on the full output, plus one critic for each smaller scale (S/4, S/2)."""
 
     def __init__(self, size: int, width: int = 64, norm: str = "layer"):
-        super().__init__()
-        self.regions = RegionDiscriminators(size, width, norm)
-        self.scales = ScaleDiscriminators(size, width, norm)
+        super().__init__(size, width, norm)
         self.names = REGIONS + ("scale4", "scale2")
-        self.critics = nn.ModuleDict({**self.regions.critics, **{n: self.scales.critics[n] for n in ("scale4", "scale2")}})
+        for name, side in (("scale4", size // 4), ("scale2", size // 2)):
+            self.critics[name] = PatchDiscriminator(3, width, patch_layers_for(side), norm)
 
     def inputs(self, images):
-        return {**self.regions.inputs(images), "scale4": images[0], "scale2": images[1]}
+        return {**super().inputs(images), "scale4": images[0], "scale2": images[1]}
 
 
 def crop_region(x: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:

@@ -1,0 +1,138 @@
+"""Run configuration: typed dataclasses, a YAML file per named setting, `key=value` overrides.
+
+Resolution order (later wins): the defaults below (the notes' default model),
+``configs/<setting>.yaml``, ``configs/cpu.yaml`` when asked for the CPU
+configuration, then command-line ``key=value`` pairs (``loss.l1=10``).
+OmegaConf does the merging and type checks, and loads YAML safely.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from omegaconf import OmegaConf
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass
+class DataConfig:
+    prepared: str = "runs/demo/prepared"  # output folder of data_prep/multipie.py
+    root: Optional[str] = None  # Multi-PIE root used to prepare it; None: SynthPIE `small`
+    protocol: str = "setting1"
+    size: int = 224
+    target: str = "same_flash"  # or "mean_flash": the mean over the flashes of the frontal view (notes' to-do)
+    profile_folder: Optional[str] = None  # image-folder profile inputs without targets (setting1_5)
+    max_train_yaw: Optional[int] = None  # None: every pose of the protocol's training split
+    random_crop: float = 0.9  # scale of the random crop (1.0: none)
+    mirror: bool = True
+    workers: int = 2
+
+
+@dataclass
+class ModelConfig:
+    width: float = 1.0
+    encoder_weights: Optional[str] = None  # local VGG-Face checkpoint
+    freeze_encoder: bool = False
+    mirror_fusion: bool = False
+    discriminators: str = "scales"  # scales | regions | regions+scales
+    d_width: int = 64
+    d_norm: str = "instance"  # instance | layer | none
+
+
+@dataclass
+class LossConfig:
+    adversarial: str = "wgan"  # wgan | wgan_gp | lsgan
+    gan: float = 1.0
+    l1: float = 0.0
+    feature: float = 500.0
+    symmetry: float = 0.0
+    tv: float = 0.0
+    l2: float = 1e-4
+    gp: float = 10.0
+    clip: float = 0.01
+    identity_features: str = "vgg"  # vgg (relu7 of a frozen VGG-Face) | recognizer (the shared ArcFace)
+    recognizer: Optional[str] = None  # recognizer checkpoint for identity_features=recognizer
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"  # adam | rmsprop
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.9
+    critic_iters: int = 5
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 5
+    steps: int = 100_000
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # mixed precision on CUDA
+    compile: bool = False
+    threads: int = 0  # CPU threads (0: torch's default)
+    log_every: int = 50
+    sample_every: int = 1000
+    eval_every: int = 5000
+    checkpoint_every: int = 1000
+    keep_last: int = 3
+    runs_dir: str = "runs"
+
+
+@dataclass
+class WandbConfig:
+    project: str = "frontalize"
+    mode: str = "auto"  # auto (online with credentials, else offline) | online | offline | disabled
+    init_timeout: int = 60
+
+
+@dataclass
+class Config:
+    setting: str = "default"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def known_settings(config_dir: Path = CONFIG_DIR) -> list[str]:
+    return sorted(p.stem for p in config_dir.glob("*.yaml") if p.stem.startswith(("setting", "session")))
+
+
+def setting_name(name: str) -> str:
+    """`1_4` and `setting1_4` both name configs/setting1_4.yaml."""
+    return name if name.startswith(("setting", "session")) else f"setting{name}"
+
+
+def load_config(setting: str, cpu: bool = False, overrides: list[str] | None = None, config_dir: Path = CONFIG_DIR) -> Config:
+    name = setting_name(setting)
+    path = config_dir / f"{name}.yaml"
+    if not path.exists():
+        raise ConfigError(f"unknown setting {setting!r}; known: {', '.join(known_settings(config_dir))}")
+    cfg = OmegaConf.structured(Config)
+    layers = [OmegaConf.load(path)]
+    if cpu:
+        layers.append(OmegaConf.load(config_dir / "cpu.yaml"))
+    try:
+        layers.append(OmegaConf.from_dotlist(list(overrides or [])))
+        merged = OmegaConf.merge(cfg, *layers, {"setting": name})
+    except Exception as e:  # OmegaConf reports unknown keys and wrong types with the key's path
+        raise ConfigError(f"bad configuration for {name}: {e}") from None
+    return OmegaConf.to_object(merged)
+
+
+def to_yaml(cfg: Config) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def from_yaml(text: str) -> Config:
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(text)))

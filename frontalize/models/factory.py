@@ -1,0 +1,42 @@
+"""Build the networks a configuration names, and describe them (`frontalize models`)."""
+from __future__ import annotations
+
+import torch
+
+from frontalize.config import Config
+from frontalize.models.discriminators import build_discriminators
+from frontalize.models.generator import Generator
+
+
+def build_generator(cfg: Config) -> Generator:
+    m = cfg.model
+    return Generator(cfg.data.size, m.width, m.encoder_weights, m.freeze_encoder, m.mirror_fusion)
+
+
+def build_critics(cfg: Config):
+    return build_discriminators(cfg.model.discriminators, cfg.data.size, cfg.model.d_width, cfg.model.d_norm)
+
+
+def count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@torch.no_grad()
+def describe(cfg: Config) -> list[tuple[str, int, str]]:
+    """(network, parameters, output shape) rows for one image of the configured size."""
+    g = build_generator(cfg).eval()
+    d = build_critics(cfg).eval()
+    x = torch.zeros(1, 3, cfg.data.size, cfg.data.size)
+    code, bridges = g.encoder(x)
+    outs = g(x)
+    rows = [
+        ("generator", count(g), " + ".join("x".join(map(str, o.shape[1:])) for o in outs)),
+        ("  encoder (VGG-Face layout)", count(g.encoder), f"relu7 {code.shape[1]}; bridges "
+         + ", ".join("x".join(map(str, b.shape[1:])) for b in bridges[:4])),
+        ("  bottleneck (reshape + transposed convs)", count(g.bottleneck),
+         "x".join(map(str, g.bottleneck(code.view(1, g.bottleneck_channels, 4, 4)).shape[1:]))),
+    ]
+    scores = d(outs)
+    for name, s in scores.items():
+        rows.append((f"critic {name}", count(d.critics[name]), "x".join(map(str, s.shape[1:]))))
+    return rows

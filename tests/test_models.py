@@ -1,0 +1,239 @@
+"""Generator, critics and losses: shapes, the bottleneck rule, gradient penalty, clipping, symmetry, identity."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from frontalize.cli.main import main as cli
+from frontalize.config import load_config
+from frontalize.data.template import region_boxes, template_points
+from frontalize.losses.adversarial import LSGAN, WGAN, WGANGP, build_adversarial, clip_weights, gradient_penalty
+from frontalize.losses.reconstruction import IdentityLoss, l1_multiscale, symmetry_loss
+from frontalize.models.discriminators import (
+    DiscriminatorSet, PatchDiscriminator, RegionDiscriminators, ScaleDiscriminators, build_discriminators,
+)
+from frontalize.models.generator import Generator, bottleneck_upsampler
+from frontalize.models.vgg import CONV_NAMES, TORCHVISION_CONV_INDEX, VGGFaceEncoder
+from frontalize.training.phases import FrontalizationLoss
+
+torch.manual_seed(0)
+
+
+@pytest.mark.parametrize("size", [64, 128, 224])
+def test_generator_outputs_three_scales(size):
+    g = Generator(size, width=0.125)
+    outs = g(torch.rand(2, 3, size, size) * 2 - 1)
+    assert [tuple(o.shape) for o in outs] == [(2, 3, size // 4, size // 4), (2, 3, size // 2, size // 2), (2, 3, size, size)]
+    assert all(o.abs().max() <= 1 for o in outs)
+    d = ScaleDiscriminators(size, width=8)
+    scores = d(outs)
+    assert set(scores) == {"scale4", "scale2", "scale1"} and all(s.shape[-1] >= 2 for s in scores.values())
+
+
+def test_bottleneck_is_transposed_convolutions_not_a_dense_layer():
+    up = bottleneck_upsampler(256, 14)
+    assert all(isinstance(m, (nn.ConvTranspose2d, nn.ReLU)) for m in up)
+    assert up(torch.zeros(1, 256, 4, 4)).shape == (1, 256, 14, 14)
+    params = sum(p.numel() for p in up.parameters())
+    assert params == (256 * 256 * 4 * 4 + 256) + (256 * 256 * 7 * 7 + 256)
+    assert params < 4096 * 14 * 14 * 256 / 40  # the dense layer the notes warn against
+    g = Generator(224, width=0.25)
+    assert not any(isinstance(m, nn.Linear) for m in g.bottleneck.modules())
+    assert not any(isinstance(m, nn.Linear) for name, m in g.named_modules() if not name.startswith("encoder"))
+
+
+def test_pixel_norm_everywhere_but_first_and_last_decoder_layers():
+    from frontalize.models.generator import PixelNorm
+
+    g = Generator(64, width=0.125)
+    assert not any(isinstance(m, PixelNorm) for m in g.dec16.modules())
+    for block in (g.dec8, g.dec4, g.dec2, g.dec1):
+        assert sum(isinstance(m, PixelNorm) for m in block) == 2
+    out = g(torch.zeros(1, 3, 64, 64))[-1]
+    assert out.shape[1] == 3  # to-RGB layers end in tanh, no norm
+
+
+class _LinearCritic(DiscriminatorSet):
+    def __init__(self, w):
+        super().__init__()
+        self.names = ("lin",)
+        lin = nn.Linear(w.numel(), 1)
+        with torch.no_grad():
+            lin.weight.copy_(w.view(1, -1))
+        self.critics = nn.ModuleDict({"lin": nn.Sequential(nn.Flatten(), lin)})
+
+    def inputs(self, images):
+        return {"lin": images[-1]}
+
+
+def test_gradient_penalty_matches_hand_computation_for_a_linear_critic():
+    w = torch.arange(12, dtype=torch.float32) / 20  # ||w|| = sqrt(sum(i^2))/20
+    critic = _LinearCritic(w)
+    real, fake = [torch.rand(3, 3, 2, 2)], [torch.rand(3, 3, 2, 2)]
+    expected = (np.sqrt(sum(i * i for i in range(12))) / 20 - 1) ** 2
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(expected, rel=1e-5)
+    with torch.no_grad():
+        critic.critics["lin"][1].weight.copy_(torch.full((1, 12), 1 / np.sqrt(12)))
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(0.0, abs=1e-10)  # a 1-Lipschitz critic
+
+
+def test_gradient_penalty_is_per_sample_and_differentiable():
+    class Quadratic(_LinearCritic):  # D(x) = 0.5 ||x||^2: gradient is x itself, so the penalty depends on x_hat
+        def __init__(self):
+            nn.Module.__init__(self)
+            self.names = ("q",)
+            self.critics = nn.ModuleDict({"q": _Half()})
+
+        def inputs(self, images):
+            return {"q": images[-1]}
+
+    real = [torch.ones(2, 1, 1, 4)]  # ||x|| = 2
+    fake = [torch.ones(2, 1, 1, 4)]
+    assert gradient_penalty(Quadratic(), real, fake).item() == pytest.approx(1.0)  # (2 - 1)^2 whatever e is
+
+
+class _Half(nn.Module):
+    def forward(self, x):
+        return 0.5 * x.pow(2).flatten(1).sum(1)
+
+
+def test_weight_clipping_keeps_critic_weights_in_range():
+    d = PatchDiscriminator(3, 8, 2, "none")
+    for p in d.parameters():
+        p.data.mul_(100)
+    loss = build_adversarial("wgan", clip=0.01)
+    clip_weights(d, loss.clip)
+    assert max(p.abs().max().item() for p in d.parameters()) <= 0.01
+    assert build_adversarial("wgan_gp").clip is None and build_adversarial("wgan_gp").gradient_penalty_weight == 10
+
+
+def test_adversarial_losses_by_hand():
+    real, fake = {"a": torch.tensor([1.0, 3.0])}, {"a": torch.tensor([0.0, 1.0])}
+    assert WGAN().critic_loss(real, fake).item() == pytest.approx(0.5 - 2.0)
+    assert WGAN().generator_loss(fake).item() == pytest.approx(-0.5)
+    assert LSGAN().critic_loss(real, fake).item() == pytest.approx(0.5 * (0 + 4) / 2 + 0.5 * (0 + 1) / 2)
+    assert LSGAN().generator_loss(fake).item() == pytest.approx(0.5 * (1 + 0) / 2)
+    with pytest.raises(KeyError, match="known: lsgan, wgan, wgan_gp"):
+        build_adversarial("hinge")
+    assert isinstance(build_adversarial("wgan_gp"), WGANGP)
+
+
+def test_symmetry_loss_zero_only_for_mirror_images():
+    half = torch.rand(2, 3, 8, 4) * 2 - 1
+    mirror = torch.cat([half, torch.flip(half, dims=[3])], dim=3)
+    assert symmetry_loss(mirror).item() == 0.0
+    assert symmetry_loss(torch.rand(2, 3, 8, 8) * 2 - 1).item() > 0.05
+    # on [0, 1] images: a black left half against a white right half differs by 1 everywhere
+    step = torch.cat([-torch.ones(1, 3, 4, 4), torch.ones(1, 3, 4, 4)], dim=3)
+    assert symmetry_loss(step).item() == pytest.approx(1.0)
+
+
+def test_identity_loss_is_cosine_distance_in_0_2():
+    feats = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 16))
+    loss = IdentityLoss(feats)
+    x = torch.rand(4, 3, 8, 8)
+    assert loss(x, x).item() == pytest.approx(0.0, abs=1e-6)
+    assert 0.0 <= loss(x, torch.rand(4, 3, 8, 8)).item() <= 2.0
+    opposite = IdentityLoss(lambda im: im.flatten(1))
+    assert opposite(torch.ones(2, 1, 2, 2), -torch.ones(2, 1, 2, 2)).item() == pytest.approx(2.0)
+    y = torch.rand(4, 3, 8, 8, requires_grad=True)
+    loss(y, x).backward()
+    assert y.grad is not None and feats[1].weight.grad is not None  # gradient flows to the output side only
+
+
+def test_l1_multiscale_compares_each_scale_with_the_downscaled_target():
+    t = torch.rand(1, 3, 16, 16)
+    outs = [torch.nn.functional.avg_pool2d(t, 4), torch.nn.functional.avg_pool2d(t, 2), t]
+    assert l1_multiscale(outs, t).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_region_crops_land_on_the_template_boxes():
+    size = 128
+    d = RegionDiscriminators(size, width=8)
+    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    coords = torch.stack([xs, ys, xs * 0]).float().unsqueeze(0)  # each pixel holds its own (x, y)
+    crops = d.inputs([None, None, coords])
+    boxes = {"whole": (0, 0, size, size), **region_boxes(size)}
+    for name, (x0, y0, x1, y1) in boxes.items():
+        c = crops[name]
+        assert c.shape[-2:] == (y1 - y0, x1 - x0)
+        assert (c[0, 0, 0, 0].item(), c[0, 1, 0, 0].item()) == (x0, y0)
+    t = template_points(size)
+
+    def inside(box, p):
+        return box[0] <= p[0] < box[2] and box[1] <= p[1] < box[3]
+
+    assert inside(boxes["eyes"], t[0]) and inside(boxes["eyes"], t[1])
+    assert inside(boxes["nose"], t[2])
+    assert inside(boxes["mouth"], t[3]) and inside(boxes["mouth"], t[4])
+    assert all(inside(boxes["face"], p) for p in t)
+    scores = d([None, None, torch.rand(2, 3, size, size)])
+    assert set(scores) == {"whole", "eyes", "nose", "mouth", "face"}
+
+
+def test_unknown_discriminator_kind_lists_known():
+    with pytest.raises(KeyError, match="regions"):
+        build_discriminators("stylegan", 64, 8, "layer")
+
+
+def _fake_vgg_state(layout: str, generator: torch.Generator) -> dict:
+    enc = VGGFaceEncoder(width=1.0)
+    state = {}
+    for k, name in enumerate(CONV_NAMES):
+        conv = enc.conv_layers()[name]
+        key = name if layout == "dag" else f"features.{TORCHVISION_CONV_INDEX[k]}"
+        state[f"{key}.weight"] = torch.randn(conv.weight.shape, generator=generator)
+        state[f"{key}.bias"] = torch.randn(conv.bias.shape, generator=generator)
+    for fc, idx in (("fc6", 0), ("fc7", 3)):
+        key = fc if layout == "dag" else f"classifier.{idx}"
+        lin = getattr(enc, fc)
+        state[f"{key}.weight"] = torch.randn(lin.weight.shape, generator=generator)
+        state[f"{key}.bias"] = torch.randn(lin.bias.shape, generator=generator)
+    state["fc8.weight" if layout == "dag" else "classifier.6.weight"] = torch.randn(2622, 4096, generator=generator)
+    return state
+
+
+@pytest.mark.parametrize("layout", ["dag", "torchvision"])
+def test_vgg_face_weights_load_from_both_layouts(tmp_path, layout):
+    state = _fake_vgg_state(layout, torch.Generator().manual_seed(1))
+    path = tmp_path / f"vgg_{layout}.pth"
+    torch.save(state, path)
+    enc = VGGFaceEncoder(weights=path)
+    conv53 = "conv5_3" if layout == "dag" else "features.28"
+    assert torch.equal(enc.conv_layers()["conv5_3"].weight, state[f"{conv53}.weight"])
+    fc7 = "fc7" if layout == "dag" else "classifier.3"
+    assert torch.equal(enc.fc7.weight, state[f"{fc7}.weight"])
+    code, _ = enc(torch.zeros(1, 3, 64, 64))  # fc6 adapts to a 64 px input through 7x7 adaptive pooling
+    assert code.shape == (1, 4096)
+
+
+def test_missing_vgg_weights_say_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="leave it unset to train from random weights"):
+        VGGFaceEncoder(weights=tmp_path / "nope.pth")
+
+
+def test_phases_produce_every_term_and_gradients():
+    cfg = load_config("1_4", cpu=True, overrides=["data.size=64", "loss.symmetry=0.3", "loss.tv=0.1"])
+    g = Generator(64, width=0.125)
+    d = build_discriminators("regions+scales", 64, 8, "layer")
+    ident = IdentityLoss(lambda im: im.flatten(1))
+    phases = FrontalizationLoss(cfg.loss, g, d, ident)
+    profile, frontal = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
+    d_total, d_terms = phases.critic_phase(profile, frontal)
+    assert {"critic_adv", "gradient_penalty", "critic_real", "critic_fake"} <= set(d_terms)
+    d_total.backward()
+    assert all(p.grad is not None for p in d.parameters())
+    g_total, g_terms, outs = phases.generator_phase(profile, frontal)
+    assert set(g_terms) == {"gen_adv", "l1", "symmetry", "identity", "tv", "l2"}
+    g_total.backward()
+    assert g.to_rgb[2].weight.grad.abs().sum() > 0
+    _, no_target_terms, _ = phases.generator_phase(profile, None)
+    assert "l1" not in no_target_terms and "identity" in no_target_terms
+
+
+def test_models_command_prints_the_five_region_critics(capsys):
+    assert cli(["models", "--setting", "1_4", "--cpu", "data.size=64"]) == 0
+    out = capsys.readouterr().out
+    for name in ("critic whole", "critic eyes", "critic nose", "critic mouth", "critic face", "bottleneck"):
+        assert name in out
+    assert cli(["models", "--setting", "9_9"]) == 2
