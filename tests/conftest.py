@@ -14,3 +14,20 @@ def tiny_synthpie(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthpie_tiny")
     generate(root, "tiny", seed=0, workers=2, progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def prepared_tiny(tiny_synthpie, tmp_path_factory):
+    """`tiny` prepared at 64 px with a preview; the source tree's bytes are checked unchanged."""
+    import hashlib
+
+    from frontalize.data.prep import PrepConfig, prepare
+
+    def digest():
+        return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(tiny_synthpie.rglob("*")) if p.is_file()}
+
+    before = digest()
+    out = tmp_path_factory.mktemp("prepared_tiny")
+    summary = prepare(PrepConfig(root=tiny_synthpie, out=out, size=64, workers=2, progress=False, preview=True))
+    assert digest() == before, "preparation modified the source tree"
+    return out, summary

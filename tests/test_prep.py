@@ -25,13 +25,10 @@ def _digest(root: Path) -> dict:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def prepared_tiny(tiny_synthpie, tmp_path_factory):
-    out = tmp_path_factory.mktemp("prepared_tiny")
-    source_before = _digest(tiny_synthpie)
-    summary = prepare(PrepConfig(root=tiny_synthpie, out=out, size=64, workers=2, progress=False, preview=True))
-    assert _digest(tiny_synthpie) == source_before  # the source tree is never modified
-    return out, summary
+def test_source_tree_is_never_modified(prepared_tiny, tiny_synthpie):
+    out, _ = prepared_tiny
+    assert not list(tiny_synthpie.rglob("*.tmp")) and not list(tiny_synthpie.rglob("*_prep.json"))
+    assert not list(tiny_synthpie.rglob("crops"))
 
 
 def test_tiny_manifest_counts(prepared_tiny):

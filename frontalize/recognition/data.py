@@ -1,0 +1,193 @@
+"""Face-identity datasets for the recognizer: prepared Multi-PIE/SynthPIE manifests, image folders, RecordIO.
+
+Every dataset yields (image, label): an ArcFace-aligned 112x112 RGB tensor in [-1, 1] and an int class.
+
+insightface RecordIO (``train.rec`` + ``train.idx``), read without MXNet:
+  train.idx   text lines "<key>\\t<byte offset into train.rec>"
+  train.rec   records, each: uint32 magic 0xced7230a, uint32 lrecord (length = lrecord & (2^29 - 1),
+              continuation flag = lrecord >> 29), then `length` bytes padded to a multiple of 4.
+              A record's bytes: IRHeader = struct '<IfQQ' (flag, label, id, id2), then `flag` float32
+              labels when flag > 0, then the encoded image (JPEG or PNG).
+  In insightface's datasets record 0 is a header whose labels hold the index range of the images
+  (flag > 0); its images start at key 1.  Records with flag > 0 that carry no image are skipped.
+"""
+from __future__ import annotations
+
+import csv
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from frontalize.data.template import ARCFACE_SIZE, TEMPLATE_ZOOM
+
+MAGIC = 0xCED7230A
+IRHEADER = struct.Struct("<IfQQ")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 127.5 - 1.0
+
+
+def template_crop_to_arcface(rgb: np.ndarray) -> np.ndarray:
+    """Numpy twin of recognizer.template_to_arcface: the central window, resized to 112."""
+    resized = int(round(ARCFACE_SIZE / TEMPLATE_ZOOM))
+    off = (resized - ARCFACE_SIZE) // 2
+    r = cv2.resize(rgb, (resized, resized), interpolation=cv2.INTER_AREA if rgb.shape[0] > resized else cv2.INTER_LINEAR)
+    return r[off : off + ARCFACE_SIZE, off : off + ARCFACE_SIZE]
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise OSError(f"unreadable image: {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+class _Augmented(Dataset):
+    augment = None
+
+    def _finish(self, rgb: np.ndarray) -> torch.Tensor:
+        if self.augment is not None:
+            rgb = self.augment(image=rgb)["image"]
+        return to_tensor(rgb)
+
+
+class ManifestFaces(_Augmented):
+    """Rows of a prepared protocol manifest (template crops), optionally limited to |yaw| <= max_yaw."""
+
+    def __init__(self, prepared: Path, manifest: Path, split: str = "train", max_yaw: int | None = 30,
+                 roles: tuple[str, ...] | None = None, augment=None):
+        self.prepared = Path(prepared)
+        with open(manifest, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["split"] == split
+                    and (max_yaw is None or abs(int(r["yaw"])) <= max_yaw) and (roles is None or r["role"] in roles)]
+        if not rows:
+            raise ValueError(f"{manifest}: no {split} rows within +-{max_yaw} degrees")
+        self.rows = rows
+        subjects = sorted({int(r["subject"]) for r in rows})
+        self.class_of = {s: i for i, s in enumerate(subjects)}
+        self.labels = [self.class_of[int(r["subject"])] for r in rows]
+        self.augment = augment
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_of)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        rgb = template_crop_to_arcface(read_rgb(self.prepared / self.rows[i]["crop_path"]))
+        return self._finish(rgb), self.labels[i]
+
+
+class ImageFolderFaces(_Augmented):
+    """``root/<identity>/<image>`` with ArcFace-aligned faces (resized to 112 when they are not)."""
+
+    def __init__(self, root: Path, augment=None):
+        root = Path(root)
+        identities = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        self.items = [(p, i) for i, d in enumerate(identities) for p in sorted(d.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not self.items:
+            raise ValueError(f"{root}: no images in <identity>/<image> folders")
+        self.num_classes = len(identities)
+        self.labels = [label for _, label in self.items]
+        self.augment = augment
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        path, label = self.items[i]
+        rgb = read_rgb(path)
+        if rgb.shape[:2] != (ARCFACE_SIZE, ARCFACE_SIZE):
+            rgb = cv2.resize(rgb, (ARCFACE_SIZE, ARCFACE_SIZE), interpolation=cv2.INTER_AREA)
+        return self._finish(rgb), label
+
+
+def _read_record(f, offset: int) -> bytes:
+    f.seek(offset)
+    magic, lrecord = struct.unpack("<II", f.read(8))
+    if magic != MAGIC:
+        raise ValueError(f"bad RecordIO magic at offset {offset}: {magic:#x}")
+    return f.read(lrecord & ((1 << 29) - 1))
+
+
+def unpack_record(data: bytes) -> tuple[tuple, bytes]:
+    flag, label, id1, id2 = IRHEADER.unpack_from(data)
+    pos = IRHEADER.size
+    labels = (label,)
+    if flag > 0:
+        labels = struct.unpack_from(f"<{flag}f", data, pos)
+        pos += 4 * flag
+    return labels, data[pos:]
+
+
+class RecordIOFaces(_Augmented):
+    def __init__(self, rec: Path, idx: Path | None = None, augment=None):
+        self.rec = Path(rec)
+        idx = Path(idx) if idx else self.rec.with_suffix(".idx")
+        if not self.rec.exists() or not idx.exists():
+            raise FileNotFoundError(f"RecordIO needs both {self.rec} and {idx}")
+        offsets = []
+        with open(idx) as f:
+            for line in f:
+                if line.strip():
+                    key, off = line.split("\t")
+                    offsets.append((int(key), int(off)))
+        self.items = []
+        with open(self.rec, "rb") as f:
+            for key, off in sorted(offsets):
+                labels, payload = unpack_record(_read_record(f, off))
+                if payload:  # header records carry index ranges, not images
+                    self.items.append((off, int(labels[0])))
+        classes = sorted({label for _, label in self.items})
+        self.class_of = {c: i for i, c in enumerate(classes)}
+        self.num_classes = len(classes)
+        self.labels = [self.class_of[label] for _, label in self.items]
+        self.augment = augment
+        self._file = None
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        if self._file is None:  # opened per worker process
+            self._file = open(self.rec, "rb")
+        off, _ = self.items[i]
+        _, payload = unpack_record(_read_record(self._file, off))
+        img = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
+        if img is None:
+            raise OSError(f"{self.rec}: undecodable image at offset {off}")
+        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        if rgb.shape[:2] != (ARCFACE_SIZE, ARCFACE_SIZE):
+            rgb = cv2.resize(rgb, (ARCFACE_SIZE, ARCFACE_SIZE), interpolation=cv2.INTER_AREA)
+        return self._finish(rgb), self.labels[i]
+
+
+def write_recordio(rec: Path, idx: Path, items: list[tuple[np.ndarray, int]]) -> None:
+    """Write RGB images with labels in insightface's layout (header record 0, images from key 1)."""
+    with open(rec, "wb") as f, open(idx, "w") as g:
+        header = IRHEADER.pack(2, 0.0, 0, 0) + struct.pack("<2f", 1.0, float(len(items) + 1))
+        for key, payload in [(0, header)] + [
+            (k + 1, IRHEADER.pack(0, float(label), k + 1, 0) + cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))[1].tobytes())
+            for k, (img, label) in enumerate(items)
+        ]:
+            g.write(f"{key}\t{f.tell()}\n")
+            f.write(struct.pack("<II", MAGIC, len(payload)))
+            f.write(payload + b"\0" * (-len(payload) % 4))
+
+
+def default_augment():
+    import albumentations as A
+
+    return A.Compose([
+        A.HorizontalFlip(p=0.5),
+        A.RandomBrightnessContrast(0.25, 0.25, p=0.7),
+        A.Affine(scale=(0.93, 1.07), translate_percent=(-0.04, 0.04), rotate=(-6, 6), p=0.7),
+    ])
