@@ -1,0 +1,171 @@
+"""Data for GAN training: profile inputs with frontal targets, and unpaired real frontal faces.
+
+Batches are a pure function of (seed, step): ``StepBatches`` draws the indices of step k from a
+permutation seeded by (seed, epoch) and hands each sample its own augmentation seed.  A run resumed
+at step k therefore sees exactly the batches an uninterrupted run would have seen, whatever the
+number of loader workers.  Under torchrun each rank takes its own share of every global batch.
+
+Augmentation (albumentations): a horizontal mirror applied to the input and its target together (the
+target is mirrored too, so the pair stays consistent; a mirrored profile is the opposite yaw), and a
+random crop-and-resize that is the same for both.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from frontalize.recognition.data import IMAGE_SUFFIXES, read_rgb, to_tensor
+
+
+def paired_augment(size: int, crop_scale: float, mirror: bool) -> A.Compose:
+    ops = []
+    if mirror:
+        ops.append(A.HorizontalFlip(p=0.5))
+    if crop_scale < 1.0:
+        ops.append(A.RandomResizedCrop(size=(size, size), scale=(crop_scale**2, 1.0), ratio=(1.0, 1.0), p=1.0))
+    return A.Compose(ops, additional_targets={"target": "image"})
+
+
+def read_manifest(path: Path) -> list[dict]:
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path} not found: prepare the data first (python data_prep/multipie.py)")
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class ProfilePairs(Dataset):
+    """Training rows of a protocol that have a frontal target: (input, target) in [-1, 1]."""
+
+    def __init__(self, prepared: Path, rows: list[dict], size: int, augment: A.Compose | None,
+                 target: str = "same_flash", max_yaw: int | None = None):
+        self.prepared = Path(prepared)
+        self.rows = [r for r in rows if r["split"] == "train" and r["target_path"]
+                     and (max_yaw is None or abs(int(r["yaw"])) <= max_yaw)]
+        if not self.rows:
+            raise ValueError("no training rows with a frontal target in the manifest")
+        self.size = size
+        self.augment = augment
+        if target not in ("same_flash", "mean_flash"):
+            raise ValueError(f"unknown target {target!r}: same_flash or mean_flash")
+        self.target = target
+        if target == "mean_flash":  # the mean over flashes of the same subject, session, recording, frontal camera
+            groups: dict = {}
+            for r in rows:
+                if r["camera"] == "05_1":
+                    groups.setdefault((r["subject"], r["session"], r["recording"]), []).append(r["crop_path"])
+            self.flash_group = groups
+
+    def __len__(self):
+        return len(self.rows)
+
+    def _image(self, rel: str) -> np.ndarray:
+        img = read_rgb(self.prepared / rel)
+        if img.shape[0] != self.size:
+            img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        return img
+
+    def __getitem__(self, item):
+        index, seed = item
+        r = self.rows[index]
+        src = self._image(r["crop_path"])
+        if self.target == "mean_flash":
+            paths = self.flash_group[(r["subject"], r["session"], r["recording"])]
+            tgt = np.mean([self._image(p).astype(np.float32) for p in paths], axis=0).round().astype(np.uint8)
+        else:
+            tgt = self._image(r["target_path"])
+        if self.augment is not None:
+            self.augment.set_random_seed(seed)
+            out = self.augment(image=src, target=tgt)
+            src, tgt = out["image"], out["target"]
+        return to_tensor(src), to_tensor(tgt), int(r["yaw"])
+
+
+class FrontalFaces(Dataset):
+    """Real frontal faces for the critics: training-split frontal crops, drawn independently of the inputs."""
+
+    def __init__(self, prepared: Path, rows: list[dict], size: int, augment: A.Compose | None):
+        self.prepared = Path(prepared)
+        self.paths = sorted({r["crop_path"] for r in rows if r["split"] == "train" and r["camera"] == "05_1"})
+        if not self.paths:
+            raise ValueError("no frontal training images in the manifest")
+        self.size = size
+        self.augment = augment
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, item):
+        index, seed = item
+        img = read_rgb(self.prepared / self.paths[index])
+        if img.shape[0] != self.size:
+            img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        if self.augment is not None:
+            self.augment.set_random_seed(seed)
+            img = self.augment(image=img, target=img)["image"]
+        return to_tensor(img)
+
+
+class ProfileFolder(Dataset):
+    """setting1_5: face crops from an image folder (CASIA-WebFace-like, already aligned), no targets."""
+
+    def __init__(self, root: Path, size: int, augment: A.Compose | None):
+        root = Path(root)
+        self.paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.paths:
+            raise ValueError(f"{root}: no images for setting1_5's profile inputs")
+        self.size = size
+        self.augment = augment
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, item):
+        index, seed = item
+        img = cv2.resize(read_rgb(self.paths[index]), (self.size, self.size), interpolation=cv2.INTER_AREA)
+        if self.augment is not None:
+            self.augment.set_random_seed(seed)
+            img = self.augment(image=img, target=img)["image"]
+        x = to_tensor(img)
+        return x, x, 0  # no target: the trainer sees a None target for this dataset
+
+
+class StepBatches(Sampler):
+    """Yields, for steps start, start+1, ..., the (index, augmentation seed) pairs of this rank's share."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start_step: int = 0, steps: int | None = None,
+                 rank: int = 0, world: int = 1, stream: int = 0):
+        if batch_size % world:
+            raise ValueError(f"batch size {batch_size} is not divisible by {world} processes")
+        self.n, self.batch, self.seed, self.start, self.steps = n, batch_size, seed, start_step, steps
+        self.rank, self.world, self.stream = rank, world, stream
+
+        self._perm_epoch, self._perm = -1, None
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch != self._perm_epoch:
+            g = torch.Generator().manual_seed(self.seed * 7919 + epoch * 31 + self.stream)
+            self._perm_epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
+        return self._perm
+
+    def batch_at(self, step: int) -> list[tuple[int, int]]:
+        first = step * self.batch
+        out = []
+        for k in range(first, first + self.batch):
+            epoch, pos = divmod(k, self.n)
+            out.append((int(self._permutation(epoch)[pos]), (self.seed * 1_000_003 + k * 97 + self.stream) % (2**31)))
+        return out[self.rank :: self.world]
+
+    def __iter__(self):
+        step = self.start
+        while self.steps is None or step < self.start + self.steps:
+            yield self.batch_at(step)
+            step += 1
+
+    def __len__(self):
+        return self.steps if self.steps is not None else 2**62

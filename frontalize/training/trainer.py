@@ -1,0 +1,283 @@
+"""GAN training: critic and generator phases per step, logging, samples, evaluation, checkpoints, resume.
+
+One step = ``critic_iters`` critic updates, then one generator update on the last critic batch's
+profiles.  The batches of step s are a pure function of (seed, s) (see training.data), the RNG states
+are checkpointed, so a run resumed after a crash repeats the uninterrupted run's losses on CPU.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from frontalize.config import Config, to_yaml
+from frontalize.data.multipie import CAMERA_BY_NAME
+from frontalize.losses.adversarial import clip_weights
+from frontalize.losses.reconstruction import IdentityLoss, VGGRelu7Features
+from frontalize.models.factory import build_critics, build_generator
+from frontalize.models.vgg import VGGFaceEncoder
+from frontalize.training import checkpoint as ckpt
+from frontalize.training import distributed as ddp
+from frontalize.training.data import FrontalFaces, ProfileFolder, ProfilePairs, StepBatches, paired_augment, read_manifest
+from frontalize.training.phases import FrontalizationLoss
+from frontalize.training.tracking import Tracker
+
+
+def manifest_path(cfg: Config) -> Path:
+    return Path(cfg.data.prepared) / "manifests" / f"{cfg.data.protocol}_{cfg.data.size}.csv"
+
+
+def build_identity(cfg: Config, device) -> tuple[IdentityLoss | None, str]:
+    """The identity features a setting asks for, or None with the reason."""
+    if not cfg.loss.feature:
+        return None, "identity loss off (loss.feature=0)"
+    if cfg.loss.identity_features == "recognizer":
+        if not cfg.loss.recognizer:
+            raise ValueError("loss.identity_features=recognizer needs loss.recognizer=<checkpoint>")
+        from frontalize.recognition.recognizer import Recognizer
+
+        return IdentityLoss(Recognizer.load(cfg.loss.recognizer).to(device)), f"identity: recognizer {cfg.loss.recognizer}"
+    if cfg.model.encoder_weights is None:
+        return None, ("identity loss off: VGG relu7 features need VGG-Face weights (model.encoder_weights); "
+                      "or use loss.identity_features=recognizer")
+    vgg = VGGFaceEncoder(weights=cfg.model.encoder_weights, frozen=True).to(device)
+    return IdentityLoss(VGGRelu7Features(vgg)), "identity: VGG-Face relu7"
+
+
+def _optimizer(cfg: Config, params):
+    o = cfg.optim
+    if o.name == "adam":
+        return torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2))
+    if o.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=o.lr)
+    raise ValueError(f"unknown optimiser {o.name!r}: adam or rmsprop")
+
+
+def grad_norm(module: torch.nn.Module) -> float:
+    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+
+
+class Trainer:
+    def __init__(self, cfg: Config, run_dir: Path, info: ddp.DistInfo, device: torch.device, progress: bool = True):
+        self.cfg, self.run_dir, self.info, self.device, self.progress = cfg, Path(run_dir), info, device, progress
+        t = cfg.train
+        torch.manual_seed(t.seed)
+        rows = read_manifest(manifest_path(cfg))
+        self.rows = rows
+        augment = paired_augment(cfg.data.size, cfg.data.random_crop, cfg.data.mirror)
+        prepared = Path(cfg.data.prepared)
+        if cfg.data.profile_folder:
+            self.inputs = ProfileFolder(Path(cfg.data.profile_folder), cfg.data.size, augment)
+            self.has_targets = False
+        else:
+            self.inputs = ProfilePairs(prepared, rows, cfg.data.size, augment, cfg.data.target, cfg.data.max_train_yaw)
+            self.has_targets = True
+        self.frontals = FrontalFaces(prepared, rows, cfg.data.size, augment)
+        self.G = build_generator(cfg).to(device)
+        self.D = build_critics(cfg).to(device)
+        ddp.broadcast_parameters(self.G, info)
+        ddp.broadcast_parameters(self.D, info)
+        self.identity, self.identity_note = build_identity(cfg, device)
+        self.phases = FrontalizationLoss(cfg.loss, self.G, self.D, self.identity)
+        self.opt_g = _optimizer(cfg, [p for p in self.G.parameters() if p.requires_grad])
+        self.opt_d = _optimizer(cfg, self.D.parameters())
+        self.use_amp = t.amp and device.type == "cuda"
+        self.scaler_g = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.scaler_d = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.forward_g = torch.compile(self.G) if t.compile else self.G
+        self.step = 0
+        self.best = -math.inf
+        self.wandb_id = None
+        self.samples = self._sample_rows()
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict:
+        return {
+            "generator": ckpt.unwrap(self.G).state_dict(), "critics": ckpt.unwrap(self.D).state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
+            "step": self.step, "best": self.best, "rng": ckpt.rng_state(), "config": to_yaml(self.cfg),
+            "wandb_id": self.wandb_id or "", "size": self.cfg.data.size,
+        }
+
+    def load_state(self, state: dict) -> None:
+        self.G.load_state_dict(state["generator"])
+        self.D.load_state_dict(state["critics"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.scaler_g.load_state_dict(state["scaler_g"])
+        self.scaler_d.load_state_dict(state["scaler_d"])
+        self.step, self.best = state["step"], state["best"]
+        self.wandb_id = state["wandb_id"] or None
+        ckpt.set_rng_state(state["rng"])
+
+    def save(self, best: bool = False) -> Path | None:
+        if not self.info.is_main:
+            return None
+        path = ckpt.step_path(self.run_dir / "checkpoints", self.step)
+        state = self.state()
+        ckpt.save(path, state)
+        ckpt.prune(self.run_dir / "checkpoints", self.cfg.train.keep_last)
+        if best:
+            ckpt.save(self.run_dir / "checkpoints" / "best.pt", state)
+        return path
+
+    # ------------------------------------------------------------------- data
+    def _loader(self, dataset, start_step: int, steps: int, stream: int) -> DataLoader:
+        sampler = StepBatches(len(dataset), self.cfg.train.batch_size, self.cfg.train.seed, start_step, steps,
+                              self.info.rank, self.info.world, stream)
+        workers = self.cfg.data.workers
+        # its own generator: a DataLoader otherwise draws its seed from the global RNG, and a resumed run
+        # (which creates its loaders after restoring that RNG) would then drift from the uninterrupted one
+        own = torch.Generator().manual_seed(self.cfg.train.seed * 131 + stream)
+        return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, persistent_workers=False, generator=own,
+                          pin_memory=self.device.type == "cuda", prefetch_factor=2 if workers else None)
+
+    def _sample_rows(self) -> list[dict]:
+        """One test probe per yaw (flash 07 where there is one) for the sample grids."""
+        picked: dict[int, dict] = {}
+        for r in self.rows:
+            if r["split"] == "test" and r["role"] == "probe" and r["target_path"]:
+                yaw = int(r["yaw"])
+                if CAMERA_BY_NAME[r["camera"]].elevation == 0 and (yaw not in picked or r["flash"] == "7" and picked[yaw]["flash"] != "7"):
+                    picked[yaw] = r
+        return [picked[y] for y in sorted(picked)]
+
+    # ------------------------------------------------------------------- loop
+    def train(self, tracker: Tracker) -> dict:
+        cfg, t = self.cfg, self.cfg.train
+        n_critic = cfg.optim.critic_iters
+        remaining = t.steps - self.step
+        if remaining <= 0:
+            return {"step": self.step, "note": "already finished"}
+        # critic iteration k of step s uses sub-step s * n_critic + k of both data streams
+        inputs = iter(self._loader(self.inputs, self.step * n_critic, remaining * n_critic, stream=0))
+        reals = iter(self._loader(self.frontals, self.step * n_critic, remaining * n_critic, stream=1))
+        clip = self.phases.adversarial.clip
+        t_last, images_since = time.perf_counter(), 0
+        from tqdm import tqdm
+
+        bar = tqdm(total=t.steps, initial=self.step, unit="step", disable=not (self.progress and self.info.is_main))
+        while self.step < t.steps:
+            self.G.train()
+            self.D.train()
+            for _ in range(n_critic):
+                profile, target, _ = next(inputs)
+                real = next(reals)
+                profile, target, real = (x.to(self.device, non_blocking=True) for x in (profile, target, real))
+                self.opt_d.zero_grad(set_to_none=True)
+                with torch.autocast(self.device.type, enabled=self.use_amp):
+                    d_loss, d_terms = self.phases.critic_phase(profile, real)
+                ckpt.check_finite(self.step + 1, {k: v for k, v in d_terms.items()})
+                self.scaler_d.scale(d_loss).backward()
+                ddp.average_gradients(self.D, self.info)
+                self.scaler_d.unscale_(self.opt_d)
+                d_norm = grad_norm(self.D)
+                self.scaler_d.step(self.opt_d)
+                self.scaler_d.update()
+                if clip:
+                    clip_weights(self.D, clip)
+            self.opt_g.zero_grad(set_to_none=True)
+            with torch.autocast(self.device.type, enabled=self.use_amp):
+                g_loss, g_terms, _ = self.phases.generator_phase(profile, target if self.has_targets else None)
+            ckpt.check_finite(self.step + 1, {**g_terms, "generator_total": g_loss})
+            self.scaler_g.scale(g_loss).backward()
+            ddp.average_gradients(self.G, self.info)
+            self.scaler_g.unscale_(self.opt_g)
+            g_norm = grad_norm(self.G)
+            self.scaler_g.step(self.opt_g)
+            self.scaler_g.update()
+            self.step += 1
+            images_since += profile.shape[0] * self.info.world * n_critic
+            bar.update(1)
+            if self.step % t.log_every == 0 or self.step == t.steps:
+                now = time.perf_counter()
+                scalars = {k: float(v.detach()) for k, v in {**d_terms, **g_terms}.items()}
+                scalars.update(generator_total=float(g_loss.detach()), critic_total=float(d_loss.detach()),
+                               grad_norm_generator=g_norm, grad_norm_critics=d_norm, lr=self.opt_g.param_groups[0]["lr"],
+                               step_s=(now - t_last) / max(1, images_since / (profile.shape[0] * self.info.world * n_critic)),
+                               images_per_s=images_since / max(now - t_last, 1e-9))
+                t_last, images_since = now, 0
+                if self.info.is_main:
+                    tracker.log(self.step, scalars)
+                    bar.set_postfix(g=f"{scalars['generator_total']:.3f}", d=f"{scalars['critic_total']:.3f}")
+            if self.info.is_main and (self.step % t.sample_every == 0 or self.step == t.steps):
+                grid = self.write_samples()
+                tracker.log_images(self.step, {"samples": grid})
+            improved = False
+            if self.step % t.eval_every == 0 or self.step == t.steps:
+                improved = self.evaluate(tracker)
+            if self.step % t.checkpoint_every == 0 or self.step == t.steps or improved:
+                path = self.save(best=improved)
+                if path is not None and self.step == t.steps:
+                    tracker.log_artifact(path, f"{self.run_dir.name}-generator")
+        bar.close()
+        return {"step": self.step, "best": self.best}
+
+    # ------------------------------------------------------------- outputs
+    @torch.no_grad()
+    def write_samples(self) -> Path:
+        """input | outputs at S/4, S/2, S (upsized) | target, one row per yaw."""
+        from frontalize.recognition.data import read_rgb, to_tensor
+
+        self.G.eval()
+        prepared = Path(self.cfg.data.prepared)
+        size = self.cfg.data.size
+        rows = []
+        for r in self.samples:
+            x = to_tensor(cv2.resize(read_rgb(prepared / r["crop_path"]), (size, size)))[None].to(self.device)
+            outs = self.G(x)
+            tiles = [x] + [torch.nn.functional.interpolate(o, size=(size, size), mode="nearest") for o in outs]
+            tiles.append(to_tensor(cv2.resize(read_rgb(prepared / r["target_path"]), (size, size)))[None].to(self.device))
+            rows.append(torch.cat(tiles, dim=3))
+        grid = ((torch.cat(rows, dim=2)[0].permute(1, 2, 0).cpu().numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+        path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
+        path.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+        self.G.train()
+        return path
+
+    def evaluate(self, tracker: Tracker) -> bool:
+        """Periodic identity check with the shared recognizer, when one is configured (rank 0 only)."""
+        improved = False
+        if self.info.is_main and self.cfg.loss.recognizer and Path(self.cfg.loss.recognizer).exists():
+            from frontalize.evaluation.identity import quick_rank1
+
+            table = quick_rank1(self.G, self.cfg, self.rows, self.device)
+            mean_front = float(np.mean([v["frontalized"] for k, v in table.items() if k != "all"]))
+            tracker.log(self.step, {"eval/rank1_raw": table["all"]["raw"], "eval/rank1_frontalized": table["all"]["frontalized"],
+                                    **{f"eval/rank1_frontalized_yaw{k:+d}": v["frontalized"] for k, v in table.items() if k != "all"}})
+            tracker.log_table(self.step, "eval/rank1_by_yaw", ["yaw", "raw", "frontalized"],
+                              [[str(k), v["raw"], v["frontalized"]] for k, v in table.items()])
+            (self.run_dir / "eval").mkdir(exist_ok=True)
+            (self.run_dir / "eval" / f"rank1_step_{self.step:08d}.json").write_text(json.dumps(table, indent=1))
+            if mean_front > self.best:
+                self.best, improved = mean_front, True
+        if self.info.active:  # every rank must agree on whether a best checkpoint is written
+            flag = torch.tensor([int(improved)])
+            torch.distributed.broadcast(flag, src=0)
+            improved = bool(flag.item())
+        return improved
+
+
+def truncate_metrics(run_dir: Path, step: int) -> None:
+    """After a resume, drop the lines a crashed run logged past its last checkpoint."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    from frontalize.utils.io import atomic_write_text
+
+    atomic_write_text(path, "\n".join(keep) + ("\n" if keep else ""))
+
+
+def config_dict(cfg: Config) -> dict:
+    return asdict(cfg)

@@ -1,0 +1,164 @@
+"""GAN training: every named setting runs, crash + resume repeats the losses, 2-process torchrun, NaN stop."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+import torch
+
+from frontalize.cli.train import main as train_main
+from frontalize.config import known_settings
+from frontalize.training import checkpoint as ckpt
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _overrides(prepared: Path, runs: Path, steps: int, **extra) -> list[str]:
+    base = {
+        "data.prepared": str(prepared), "data.size": "64", "data.workers": "0", "model.width": "0.125",
+        "model.d_width": "8", "train.batch_size": "2", "train.steps": str(steps), "train.runs_dir": str(runs),
+        "train.log_every": "1", "train.sample_every": "2", "train.checkpoint_every": "2", "train.eval_every": "1000",
+        "train.threads": "1", "loss.identity_features": "vgg", "loss.recognizer": "null", "wandb.mode": "disabled",
+    }
+    base.update(extra)
+    return [f"{k}={v}" for k, v in base.items()]
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def _only_run(runs: Path) -> Path:
+    found = list((runs / "gan").iterdir())
+    assert len(found) == 1
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def profile_folder(prepared_tiny, tmp_path_factory):
+    out, _ = prepared_tiny
+    folder = tmp_path_factory.mktemp("casia_like")
+    for i, p in enumerate(sorted((out / "crops").rglob("*_190_07.png"))[:6]):
+        (folder / f"{i:04d}").mkdir()
+        cv2.imwrite(str(folder / f"{i:04d}" / "001.jpg"), cv2.imread(str(p)))
+    return folder
+
+
+def test_every_named_setting_is_configured():
+    names = known_settings()
+    for family in ("setting1", "session01"):
+        for s in ("1", "2", "3", "4", "5", "8"):
+            expected = f"setting1_{s}" if family == "setting1" else f"session01_{s}"
+            assert expected in names
+
+
+@pytest.mark.parametrize("setting", known_settings())
+def test_every_setting_runs_a_few_steps(setting, prepared_tiny, profile_folder, tmp_path, capsys):
+    out, _ = prepared_tiny
+    extra = {"data.profile_folder": str(profile_folder)} if setting.endswith("_5") else {}
+    assert train_main(["--setting", setting, "--cpu", "--quiet", *_overrides(out, tmp_path, 2, **extra)]) == 0
+    run = _only_run(tmp_path)
+    rows = _metrics(run)
+    assert [r["step"] for r in rows] == [1, 2]
+    state = ckpt.load(ckpt.latest(run / "checkpoints"))
+    assert state["step"] == 2 and "rng" in state and "opt_d" in state
+    assert (run / "samples" / "step_00000002.png").exists()
+    kind = setting.split("_")[1]
+    if kind in ("1", "8"):  # WGAN with clipping: critic weights stay in [-0.01, 0.01]
+        assert max(t.abs().max().item() for k, t in state["critics"].items() if k.endswith("weight")) <= 0.01 + 1e-7
+        assert "gradient_penalty" not in rows[0]
+    if kind in ("2", "4", "5"):
+        assert "gradient_penalty" in rows[0]
+    if kind == "2":
+        assert "square_avg" in next(iter(state["opt_d"]["state"].values()))  # RMSProp
+    if kind == "3":
+        assert "gradient_penalty" not in rows[0] and "l1" in rows[0]
+    if kind in ("4", "5"):
+        assert {k.split(".")[1] for k in state["critics"] if k.startswith("critics.")} == {"whole", "eyes", "nose", "mouth", "face"}
+    if kind == "5":
+        assert "l1" not in rows[0]  # no targets for image-folder inputs
+
+
+def test_setting_names_dry_run_and_unknown(capsys):
+    assert train_main(["--setting", "1_4", "--dry-run", "--cpu"]) == 0
+    a = capsys.readouterr().out
+    assert train_main(["--setting", "setting1_4", "--dry-run", "--cpu"]) == 0
+    assert capsys.readouterr().out == a and "adversarial: wgan_gp" in a and "setting: setting1_4" in a
+    assert train_main(["--setting", "7_7", "--dry-run"]) == 2
+    assert "known: session01_1" in capsys.readouterr().err
+
+
+def _run(args, env=None, **kw):
+    return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train_gan.py"), *args], cwd=ROOT,
+                            env={**os.environ, "WANDB_MODE": "disabled", **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def test_kill_9_then_resume_repeats_the_uninterrupted_losses(prepared_tiny, tmp_path):
+    out, _ = prepared_tiny
+    steps = 8
+    straight = _run(["--setting", "1_4", "--cpu", "--quiet", *_overrides(out, tmp_path / "a", steps)])
+    assert straight.wait(timeout=300) == 0, straight.stdout.read()
+    reference = {r["step"]: r for r in _metrics(_only_run(tmp_path / "a"))}
+
+    crashing = _run(["--setting", "1_4", "--cpu", "--quiet", *_overrides(out, tmp_path / "b", steps)])
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        runs = list((tmp_path / "b" / "gan").glob("*/metrics.jsonl")) if (tmp_path / "b" / "gan").exists() else []
+        if runs and any(json.loads(line)["step"] >= 5 for line in runs[0].read_text().splitlines() if line.strip()):
+            break
+        time.sleep(0.02)
+    crashing.send_signal(signal.SIGKILL)
+    crashing.wait()
+    run = _only_run(tmp_path / "b")
+    assert ckpt.latest(run / "checkpoints").name in ("step_00000004.pt", "step_00000006.pt")
+    resumed = _run(["--setting", "1_4", "--cpu", "--quiet", "--resume", str(run), *_overrides(out, tmp_path / "b", steps)])
+    log = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 0, log
+    assert "resumed" in log
+    after = {r["step"]: r for r in _metrics(run)}
+    assert sorted(after) == list(range(1, steps + 1))  # no duplicated steps from the crashed run
+    for step in range(1, steps + 1):
+        for key in ("generator_total", "critic_total", "l1", "gradient_penalty"):
+            assert after[step][key] == pytest.approx(reference[step][key], rel=1e-5, abs=1e-6), (step, key)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_end_with_identical_weights(prepared_tiny, tmp_path):
+    out, _ = prepared_tiny
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(ROOT / "scripts" / "train_gan.py"),
+           "--setting", "1_2", "--cpu", "--quiet", *_overrides(out, tmp_path, 3)]
+    proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads((_only_run(tmp_path) / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["step"] == 3
+    assert all(len(v) == 2 and len(set(v)) == 1 for v in summary["replica_digests"].values())
+    assert summary["replicas_identical"] is True
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(prepared_tiny, tmp_path, capsys):
+    out, _ = prepared_tiny
+    assert train_main(["--setting", "1_3", "--cpu", "--quiet", *_overrides(out, tmp_path, 4)]) == 0
+    run = _only_run(tmp_path)
+    good = ckpt.load(ckpt.latest(run / "checkpoints"))
+    code = train_main(["--setting", "1_3", "--cpu", "--quiet", "--resume", str(run),
+                       *_overrides(out, tmp_path, 6, **{"loss.l1": "nan"})])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "non-finite loss term 'generator_total'" in err and "at step 5" in err
+    latest = ckpt.load(ckpt.latest(run / "checkpoints"))
+    assert latest["step"] == 4
+    assert all(torch.equal(latest["generator"][k], good["generator"][k]) for k in good["generator"])
