@@ -5,13 +5,16 @@ import argparse
 import sys
 
 from frontalize import __version__
-from frontalize.cli import models, prep, synthpie
+from frontalize.cli import evaluate, infer, models, prep, synthpie, train
 
 # name -> (module with add_arguments/run, one-line help)
-SUBCOMMANDS = {
+SUBCOMMANDS = {  # in pipeline order
     "synthpie": (synthpie, "generate the synthetic Multi-PIE-format dataset"),
-    "models": (models, "print a setting's networks: parameter counts and output shapes"),
     "prep": (prep, "align crops and write protocol manifests from a Multi-PIE (or SynthPIE) tree"),
+    "models": (models, "print a setting's networks: parameter counts and output shapes"),
+    "train": (train, "train a frontalization GAN (same as scripts/train_gan.py)"),
+    "eval": (evaluate, "rank-1 by yaw (raw vs frontalized), identity cosine, PSNR/SSIM: the identity report"),
+    "infer": (infer, "frontalize the faces in photos (files, folders, globs)"),
 }
 
 

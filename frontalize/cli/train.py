@@ -79,15 +79,18 @@ def ensure_recognizer(cfg: Config) -> None:
 
 
 def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="train_gan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     from frontalize.training import checkpoint as ckpt
     from frontalize.training import distributed as ddp
     from frontalize.training.runs import latest_run_dir, new_run_dir
     from frontalize.training.tracking import Tracker
     from frontalize.training.trainer import Trainer, config_dict, truncate_metrics
 
-    p = argparse.ArgumentParser(prog="train_gan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
-    args = p.parse_args(argv)
     try:
         cfg = resolve(args)
     except ConfigError as e:

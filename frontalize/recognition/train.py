@@ -250,7 +250,7 @@ def train(cfg: RecognizerConfig, resume: bool = False, progress: bool = True) ->
     for protocol, table in report["rank1"].items():
         print(format_rank1_table(protocol, table))
         tracker.log_table(step, f"rank1_{protocol}", ["yaw", "rank1", "probes"],
-                          [[k, v["accuracy"], v["probes"]] for k, v in table.items()])
+                          [[str(k), v["accuracy"], v["probes"]] for k, v in table.items()])
     for name, res in report["verification"].items():
         print(f"{name}: {res['accuracy']:.4f} +- {res['std']:.4f}")
     tracker.finish()
@@ -320,6 +320,7 @@ def main(argv=None) -> int:
     p.add_argument("--config", type=Path, default=Path("configs/recognizer_synthpie.yaml"))
     p.add_argument("--resume", action="store_true", help="continue the newest run of this config's name")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--evaluate", type=Path, metavar="RECOGNIZER", help="only evaluate this recognizer.pt with the config's eval settings")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=5")
     args = p.parse_args(argv)
@@ -330,6 +331,14 @@ def main(argv=None) -> int:
         return 2
     if args.dry_run:
         print(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+        return 0
+    if args.evaluate:
+        device = resolve_device(cfg.train.device)
+        report = evaluate_run(cfg, Recognizer.load(args.evaluate, device=str(device)), device)
+        for protocol, table in report["rank1"].items():
+            print(format_rank1_table(protocol, table))
+        for name, res in report["verification"].items():
+            print(f"{name}: {res['accuracy']:.4f} +- {res['std']:.4f}")
         return 0
     try:
         final = train(cfg, resume=args.resume, progress=not args.quiet)

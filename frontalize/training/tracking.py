@@ -70,7 +70,9 @@ class Tracker:
             self.run.log({k: wandb.Image(str(p)) for k, p in images.items()}, step=step)
 
     def log_table(self, step: int, key: str, columns: list[str], rows: list[list]) -> None:
+        """W&B tables need one type per column: keep row labels (yaw or "all") as text."""
         if self.run is not None:
+            rows = [[str(r[0]), *r[1:]] for r in rows]
             import wandb
 
             self.run.log({key: wandb.Table(columns=columns, data=rows)}, step=step)

@@ -1,0 +1,124 @@
+"""`frontalize infer` on what users have, and `frontalize eval`'s report."""
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from frontalize.cli.main import main as cli
+from frontalize.cli.train import main as train_main
+from frontalize.recognition.iresnet import get_backbone
+from frontalize.training import checkpoint as ckpt
+
+
+@pytest.fixture(scope="module")
+def tiny_gan(prepared_tiny, tmp_path_factory):
+    out, _ = prepared_tiny
+    runs = tmp_path_factory.mktemp("gan_runs")
+    overrides = [f"data.prepared={out}", "data.size=64", "data.workers=0", "model.width=0.125", "model.d_width=8",
+                 "train.batch_size=2", "train.steps=2", f"train.runs_dir={runs}", "train.eval_every=1000",
+                 "loss.identity_features=vgg", "loss.recognizer=null", "wandb.mode=disabled"]
+    assert train_main(["--setting", "1_3", "--cpu", "--quiet", *overrides]) == 0
+    return ckpt.latest(next((runs / "gan").iterdir()) / "checkpoints")
+
+
+@pytest.fixture(scope="module")
+def photos(tiny_synthpie, tmp_path_factory):
+    """A folder of what users have: good photos in odd formats, and bad files."""
+    d = tmp_path_factory.mktemp("photos") / "in"
+    d.mkdir()
+    face = cv2.cvtColor(cv2.imread(str(next(tiny_synthpie.rglob("001_01_01_051_07.png")))), cv2.COLOR_BGR2RGB)
+    profile = cv2.cvtColor(cv2.imread(str(next(tiny_synthpie.rglob("002_01_01_190_10.png")))), cv2.COLOR_BGR2RGB)
+    Image.fromarray(face).save(d / "plain.png")
+    Image.fromarray(profile).save(d / "profile.jpg", quality=92)
+    Image.fromarray(face).convert("L").save(d / "gray.jpg")
+    rgba = np.dstack([face, np.full(face.shape[:2], 255, np.uint8)])
+    rgba[:10, :10, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(d / "alpha.png")
+    cv2.imwrite(str(d / "sixteen.png"), (cv2.cvtColor(face, cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257))
+    Image.fromarray(face).convert("CMYK").save(d / "cmyk.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated; viewers turn it 90 degrees clockwise
+    Image.fromarray(face).rotate(90, expand=True).save(d / "rotated.jpg", exif=exif)
+    big = cv2.resize(face, (face.shape[1] * 12, face.shape[0] * 12), interpolation=cv2.INTER_CUBIC)
+    Image.fromarray(big).save(d / "huge.jpg", quality=85)  # 3840x2880
+    good = sorted(p.name for p in d.iterdir())
+    (d / "truncated.png").write_bytes((d / "plain.png").read_bytes()[:300])
+    (d / "notes.jpg").write_text("this is not a picture")
+    Image.new("RGB", (1, 1)).save(d / "dot.png")
+    Image.new("RGB", (320, 240), (120, 120, 120)).save(d / "wall.png")  # nothing to find
+    return d, good
+
+
+def _digest(folder: Path) -> dict:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_infer_handles_what_users_have(tiny_gan, photos, tmp_path, capsys):
+    folder, good = photos
+    before = _digest(folder)
+    out = tmp_path / "out"
+    code = cli(["infer", str(folder), "--checkpoint", str(tiny_gan), "--out", str(out), "--side-by-side"])
+    text = capsys.readouterr().out
+    assert code == 1  # some files failed
+    assert _digest(folder) == before  # inputs untouched
+    for name in good:
+        assert f"ok   {folder / name}" in text, name
+        assert (out / f"{Path(name).stem}_frontal.png").exists()
+        side = cv2.imread(str(out / f"{Path(name).stem}_side.png"))
+        assert side.shape == (64, 128, 3)
+    expect_fail = {"truncated.png": "unreadable or truncated", "notes.jpg": "not an image", "dot.png": "too small",
+                   "wall.png": "no face found"}
+    for name, why in expect_fail.items():
+        assert f"FAIL {folder / name}: " in text and why in text.split(f"FAIL {folder / name}: ")[1].splitlines()[0], name
+    assert f"{len(good)} of {len(good) + 4} files frontalized" in text and "model loading" in text
+
+
+def test_infer_exit_codes_and_refusals(tiny_gan, photos, tmp_path, capsys, monkeypatch):
+    folder, _ = photos
+    assert cli(["infer", str(folder / "plain.png"), "--checkpoint", str(tiny_gan), "--out", str(tmp_path / "o")]) == 0
+    assert cli(["infer", str(folder / "plain.png"), "--checkpoint", str(tiny_gan), "--out", str(folder)]) == 2
+    assert "never overwritten" in capsys.readouterr().err
+    assert cli(["infer", str(tmp_path / "nothing*.jpg"), "--checkpoint", str(tiny_gan)]) == 2
+    monkeypatch.chdir(tmp_path)  # no runs/ here: no checkpoint to find
+    assert cli(["infer", str(folder / "plain.png"), "--out", str(tmp_path / "o2")]) == 2
+    assert "python scripts/train_gan.py --setting 1_4" in capsys.readouterr().err
+    outs = list((tmp_path / "o").iterdir())
+    assert [p.name for p in outs] == ["plain_frontal.png"]
+
+
+def test_infer_default_output_folder_is_new_and_beside_the_inputs(tiny_gan, photos, capsys):
+    folder, _ = photos
+    assert cli(["infer", str(folder / "plain.png"), "--checkpoint", str(tiny_gan)]) == 0
+    first = folder.parent / "frontalized"
+    assert (first / "plain_frontal.png").exists()
+    assert cli(["infer", str(folder / "plain.png"), "--checkpoint", str(tiny_gan)]) == 0
+    assert (folder.parent / "frontalized-2" / "plain_frontal.png").exists()
+
+
+def test_eval_writes_the_report(tiny_gan, prepared_tiny, tmp_path, capsys):
+    out, _ = prepared_tiny
+    rec = tmp_path / "recognizer.pt"
+    ckpt.save(rec, {"backbone": get_backbone("tiny").state_dict(),
+                    "backbone_config": json.dumps({"arch": "tiny", "width": 1.0, "embedding": 512})})
+    report = tmp_path / "report"
+    assert cli(["eval", "--checkpoint", str(tiny_gan), "--recognizer", str(rec), "--protocol", "setting1",
+                "--prepared", str(out), "--out", str(report)]) == 0
+    for name in ("rank1_setting1.md", "rank1_setting1.csv", "rank1_setting1.png", "samples_setting1.png", "report_setting1.json"):
+        assert (report / name).exists(), name
+    with open(out / "manifests" / "setting1_64.csv", newline="") as f:
+        probes = [r for r in csv.DictReader(f) if r["role"] == "probe"]
+    table = json.loads((report / "report_setting1.json").read_text())["table"]
+    for yaw in (-45, -15, 0, 15, 45):
+        assert table[str(yaw)]["probes"] == sum(int(r["yaw"]) == yaw for r in probes)
+        assert 0.0 <= table[str(yaw)]["raw"] <= 1.0 and 0.0 <= table[str(yaw)]["frontalized"] <= 1.0
+        assert table[str(yaw)]["psnr"] > 0 and -1 <= table[str(yaw)]["ssim"] <= 1
+    assert table["all"]["probes"] == len(probes)
+    md = (report / "rank1_setting1.md").read_text()
+    assert "rank-1 frontalized (%)" in md and "| +45° |" in md
+    chart = cv2.imread(str(report / "rank1_setting1.png"))
+    assert chart is not None and chart.shape[0] > 100
