@@ -23,4 +23,4 @@ def benchmark(name: str, help: str):
 
 def load_all() -> None:
     """Import every module that registers benchmarks."""
-    from frontalize.bench import gan, infer, prep, recognizer, synthpie  # noqa: F401
+    from frontalize.bench import gan, infer, prep, recognizer, synthpie, train  # noqa: F401

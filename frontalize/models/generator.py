@@ -4,7 +4,8 @@
     relu7 -> reshape (256w, 4, 4) -> transposed convs -> (256w, S/16, S/16)      [never a dense layer to that map]
     decoder: S/16 -(+bridge S/16)-> S/8 -(+bridge S/8)-> S/4 => out S/4
                                            -(+bridge S/4)-> S/2 => out S/2 -(+bridge S/2)-> S => out S
-    each scale begins by joining the bottleneck map (resized), so identity reaches every output directly.
+    each scale begins by joining the bottleneck map (resized), so identity reaches every output directly;
+    each scale's RGB is a residual on the upsampled RGB of the scale below (skip-RGB).
 
 Pixel-norm + ReLU after every decoder convolution except the first decoder
 layer and the to-RGB layers (tanh).  Optional: fuse the encoder codes of the
@@ -101,12 +102,16 @@ class Generator(nn.Module):
         z = self.bottleneck(code.view(-1, self.bottleneck_channels, 4, 4))
         h = self.dec16(torch.cat([z, b16], 1))
         h = self.dec8(torch.cat([_up(h), b8], 1))
-        outs = []
+        outs, rgb = [], None
         for i, (block, bridge) in enumerate(((self.dec4, b4), (self.dec2, b2), (self.dec1, None))):
             h = _up(h)
             joined = self.join[i](F.interpolate(z, size=h.shape[-2:], mode="bilinear", align_corners=False))
             h = block(torch.cat([h, joined] if bridge is None else [h, bridge, joined], 1))
-            outs.append(torch.tanh(self.to_rgb[i](h)))
+            # skip-RGB (as in StyleGAN2): each scale adds detail to the upsampled picture of the scale below,
+            # so the full-size output starts from what the coarse scales already learned
+            residual = self.to_rgb[i](h)
+            rgb = residual if rgb is None else residual + F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False)
+            outs.append(torch.tanh(rgb))
         return outs
 
 

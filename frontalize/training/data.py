@@ -32,6 +32,22 @@ def paired_augment(size: int, crop_scale: float, mirror: bool) -> A.Compose:
     return A.Compose(ops, additional_targets={"target": "image"})
 
 
+def load_square(path: Path, size: int) -> np.ndarray:
+    img = read_rgb(path)
+    if img.shape[:2] != (size, size):
+        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+    return img
+
+
+def augmented_single(path: Path, size: int, augment: A.Compose | None, seed: int) -> torch.Tensor:
+    """One image, resized and augmented with its own seed (a target-less sample of the paired pipeline)."""
+    img = load_square(path, size)
+    if augment is not None:
+        augment.set_random_seed(seed)
+        img = augment(image=img, target=img)["image"]
+    return to_tensor(img)
+
+
 def read_manifest(path: Path) -> list[dict]:
     if not Path(path).exists():
         raise FileNotFoundError(f"{path} not found: prepare the data first (python data_prep/multipie.py)")
@@ -65,10 +81,7 @@ class ProfilePairs(Dataset):
         return len(self.rows)
 
     def _image(self, rel: str) -> np.ndarray:
-        img = read_rgb(self.prepared / rel)
-        if img.shape[0] != self.size:
-            img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        return img
+        return load_square(self.prepared / rel, self.size)
 
     def __getitem__(self, item):
         index, seed = item
@@ -102,13 +115,7 @@ class FrontalFaces(Dataset):
 
     def __getitem__(self, item):
         index, seed = item
-        img = read_rgb(self.prepared / self.paths[index])
-        if img.shape[0] != self.size:
-            img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        if self.augment is not None:
-            self.augment.set_random_seed(seed)
-            img = self.augment(image=img, target=img)["image"]
-        return to_tensor(img)
+        return augmented_single(self.prepared / self.paths[index], self.size, self.augment, seed)
 
 
 class ProfileFolder(Dataset):
@@ -127,11 +134,7 @@ class ProfileFolder(Dataset):
 
     def __getitem__(self, item):
         index, seed = item
-        img = cv2.resize(read_rgb(self.paths[index]), (self.size, self.size), interpolation=cv2.INTER_AREA)
-        if self.augment is not None:
-            self.augment.set_random_seed(seed)
-            img = self.augment(image=img, target=img)["image"]
-        x = to_tensor(img)
+        x = augmented_single(self.paths[index], self.size, self.augment, seed)
         return x, x, 0  # no target: the trainer sees a None target for this dataset
 
 

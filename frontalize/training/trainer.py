@@ -28,6 +28,7 @@ from frontalize.training import distributed as ddp
 from frontalize.training.data import FrontalFaces, ProfileFolder, ProfilePairs, StepBatches, paired_augment, read_manifest
 from frontalize.training.phases import FrontalizationLoss
 from frontalize.training.tracking import Tracker
+from frontalize.utils.io import atomic_write_text
 
 
 def manifest_path(cfg: Config) -> Path:
@@ -258,7 +259,7 @@ class Trainer:
             tracker.log_table(self.step, "eval/rank1_by_yaw", ["yaw", "raw", "frontalized"],
                               [[str(k), v["raw"], v["frontalized"]] for k, v in table.items()])
             (self.run_dir / "eval").mkdir(exist_ok=True)
-            (self.run_dir / "eval" / f"rank1_step_{self.step:08d}.json").write_text(json.dumps(table, indent=1))
+            atomic_write_text(self.run_dir / "eval" / f"rank1_step_{self.step:08d}.json", json.dumps(table, indent=1))
             if mean_front > self.best:
                 self.best, improved = mean_front, True
         if self.info.active:  # every rank must agree on whether a best checkpoint is written
@@ -274,8 +275,6 @@ def truncate_metrics(run_dir: Path, step: int) -> None:
     if not path.exists():
         return
     keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
-    from frontalize.utils.io import atomic_write_text
-
     atomic_write_text(path, "\n".join(keep) + ("\n" if keep else ""))
 
 
