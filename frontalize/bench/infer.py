@@ -19,6 +19,7 @@ from frontalize.training import checkpoint as ckpt
 @benchmark("infer_images_per_s", "detect + align + generate, 64 SynthPIE profiles (+-30/45 degrees), 128 px model, CPU")
 def infer_speed(quick: bool) -> dict:
     from frontalize.cli.infer import main as infer_main
+    from frontalize.face.images import ImageProblem
     from frontalize.inference.frontalizer import Frontalizer, collect_inputs
 
     torch.set_num_threads(2)
@@ -39,7 +40,12 @@ def infer_speed(quick: bool) -> dict:
         engine = Frontalizer(tmp / "g.pt")
         files, _ = collect_inputs([str(photos)], False)
         t0 = time.perf_counter()
-        crops = [c for f in files for c in engine.crops(f)]
+        crops, no_face = [], 0
+        for f in files:
+            try:
+                crops += engine.crops(f)
+            except ImageProblem:  # counted, as the command counts them
+                no_face += 1
         t_detect = time.perf_counter() - t0
         for i in range(0, len(crops), 16):
             engine.frontalize(crops[i : i + 16])
@@ -52,6 +58,7 @@ def infer_speed(quick: bool) -> dict:
         "infer_images_per_s": round(len(files) / seconds, 2),
         "images": len(files),
         "faces": len(crops),
+        "no_face_found": no_face,
         "detect_align_s": round(t_detect, 2),
         "generator_s": round(seconds - t_detect, 2),
         "model_load_s": round(engine.load_seconds, 2),

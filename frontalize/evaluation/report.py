@@ -84,10 +84,11 @@ def evaluate_generator(generator, recognizer, prepared: Path, manifest: Path, si
                         psnr=float(peak_signal_noise_ratio(tgt_img, out_img, data_range=255)),
                         ssim=float(structural_similarity(tgt_img, out_img, channel_axis=2, data_range=255)),
                     )
-                    if sample_yaws and yaw not in samples and r["flash"] == "7":
-                        samples[yaw] = [_to_uint8(x[k]), _to_uint8(y[k]), _to_uint8(targets[j])]
+                    # one sample per yaw: flash 07 where there is one (at 0 degrees that shot is the gallery)
+                    if sample_yaws and (yaw not in samples or (r["flash"] == "7" and not samples[yaw][0])):
+                        samples[yaw] = [r["flash"] == "7", _to_uint8(x[k]), _to_uint8(y[k]), _to_uint8(targets[j])]
                 tally.add(yaw, **values)
-    return {"table": tally.table(), "samples": samples}
+    return {"table": tally.table(), "samples": {yaw: tiles for yaw, (_, *tiles) in samples.items()}}
 
 
 def write_report(result: dict, out_dir: Path, protocol: str, title: str) -> dict[str, Path]:

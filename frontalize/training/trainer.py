@@ -241,7 +241,7 @@ class Trainer:
             rows.append(torch.cat(tiles, dim=3))
         grid = ((torch.cat(rows, dim=2)[0].permute(1, 2, 0).cpu().numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
         path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
         self.G.train()
         return path
@@ -258,7 +258,7 @@ class Trainer:
                                     **{f"eval/rank1_frontalized_yaw{k:+d}": v["frontalized"] for k, v in table.items() if k != "all"}})
             tracker.log_table(self.step, "eval/rank1_by_yaw", ["yaw", "raw", "frontalized"],
                               [[str(k), v["raw"], v["frontalized"]] for k, v in table.items()])
-            (self.run_dir / "eval").mkdir(exist_ok=True)
+            (self.run_dir / "eval").mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.run_dir / "eval" / f"rank1_step_{self.step:08d}.json", json.dumps(table, indent=1))
             if mean_front > self.best:
                 self.best, improved = mean_front, True
