@@ -162,3 +162,17 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(prepared_tiny,
     latest = ckpt.load(ckpt.latest(run / "checkpoints"))
     assert latest["step"] == 4
     assert all(torch.equal(latest["generator"][k], good["generator"][k]) for k in good["generator"])
+
+
+@pytest.mark.slow
+def test_fresh_machine_prepares_trains_recognizer_and_gan(tmp_path, monkeypatch):
+    """`train_gan.py --setting 1_4` with nothing prepared: SynthPIE, preparation, recognizer, then the GAN."""
+    monkeypatch.chdir(tmp_path)  # no runs/ here: the recognizer is trained too
+    code = train_main(["--setting", "1_4", "--cpu", "--quiet", f"data.prepared={tmp_path / 'demo' / 'prepared'}",
+                       "train.steps=2", "train.eval_every=2", "wandb.mode=offline"])
+    assert code == 0
+    assert (tmp_path / "demo" / "synthpie" / "synthpie.json").exists()
+    assert (tmp_path / "demo" / "prepared" / "manifests" / "setting1_128.csv").exists()
+    assert list((tmp_path / "runs" / "recognizer").glob("*/recognizer.pt"))
+    run = next((tmp_path / "runs" / "gan").iterdir())
+    assert list((run / "eval").glob("rank1_step_*.json")) and list((run / "wandb").glob("offline-run-*"))

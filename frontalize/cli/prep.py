@@ -33,6 +33,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true")
 
 
+def _print_inventory(out: Path) -> None:
+    inv = json.loads((out / "report" / "inventory.json").read_text())
+    print(f"found {inv['images']} images of {inv['subjects']} subjects ({inv['gaps']} gaps listed in report/gaps.txt)")
+    for key in ("by_session", "by_recording", "by_camera", "by_flash"):
+        print(f"  {key.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in inv[key].items()))
+
+
 def _print_summary(summary: dict) -> None:
     print(f"{summary['images']} images in {summary['views']} views ({summary['views_reused']} views already done)")
     print(f"status: {summary['status']}   landmark sources: {summary['landmark_source']}")
@@ -49,6 +56,13 @@ def _print_summary(summary: dict) -> None:
             split, role, _ = key.split("/")
             roles[role] = roles.get(role, 0) + n
         print(f"  {m['split']}: {m['rows']} rows {roles}")
+        per_pose: dict = {}
+        for key, n in m["by_split_role_yaw"].items():
+            split, role, yaw = key.split("/")
+            per_pose.setdefault(yaw, {}).setdefault(role, 0)
+            per_pose[yaw][role] += n
+        print("    by yaw: " + "; ".join(f"{y} " + "/".join(f"{r} {n}" for r, n in sorted(v.items()))
+                                       for y, v in sorted(per_pose.items(), key=lambda kv: int(kv[0]))))
         if m["test_subjects_without_gallery"]:
             print(f"    test subjects without a gallery image: {m['test_subjects_without_gallery']}")
 
@@ -76,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     except LayoutError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    _print_inventory(args.out)
     _print_summary(summary)
     print(f"wrote {args.out}/manifests/*_{size}.csv and {args.out}/prep_{size}.json")
     return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from frontalize.config import Config, ConfigError, load_config, to_yaml
+from frontalize.config import CONFIG_DIR, Config, ConfigError, load_config, to_yaml
 
 RECOGNIZER_RUNS = Path("runs/recognizer")
 
@@ -71,7 +71,7 @@ def ensure_recognizer(cfg: Config) -> None:
         from frontalize.recognition.train import load_recognizer_config, train
 
         print("no trained recognizer found: training the shared recognizer first (configs/recognizer_synthpie.yaml)")
-        rcfg = load_recognizer_config(Path("configs/recognizer_synthpie.yaml"),
+        rcfg = load_recognizer_config(CONFIG_DIR / "recognizer_synthpie.yaml",
                                       [f"data.prepared={cfg.data.prepared}", f"data.size={cfg.data.size}",
                                        f"wandb.mode={cfg.wandb.mode}", f"train.runs_dir={RECOGNIZER_RUNS}"])
         found = train(rcfg)
@@ -140,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
                           config_dict(cfg), cfg.wandb.init_timeout, run_id=trainer.wandb_id, enabled=info.is_main)
         trainer.wandb_id = tracker.run_id
         if info.is_main:
+            weights = cfg.model.encoder_weights
+            print(f"encoder: VGG-Face weights from {weights}" if weights else
+                  "encoder: random initialisation (no VGG-Face weights; set model.encoder_weights=PATH to load them)")
             print(f"{cfg.setting}: {cfg.data.protocol} at {cfg.data.size}px on {device} x{info.world}, "
                   f"{len(trainer.inputs)} training inputs; {trainer.identity_note}; run folder {run_dir} "
                   f"(W&B {tracker.mode})")
