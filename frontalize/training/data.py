@@ -99,42 +99,42 @@ class ProfilePairs(Dataset):
         return to_tensor(src), to_tensor(tgt), int(r["yaw"])
 
 
-class FrontalFaces(Dataset):
+class _ImageList(Dataset):
+    """Images by path, each resized and augmented with the seed its sampler hands it."""
+
+    def __init__(self, paths: list[Path], size: int, augment: A.Compose | None, empty_message: str):
+        if not paths:
+            raise ValueError(empty_message)
+        self.paths, self.size, self.augment = paths, size, augment
+
+    def __len__(self):
+        return len(self.paths)
+
+    def load(self, item) -> torch.Tensor:
+        index, seed = item
+        return augmented_single(self.paths[index], self.size, self.augment, seed)
+
+
+class FrontalFaces(_ImageList):
     """Real frontal faces for the critics: training-split frontal crops, drawn independently of the inputs."""
 
     def __init__(self, prepared: Path, rows: list[dict], size: int, augment: A.Compose | None):
-        self.prepared = Path(prepared)
-        self.paths = sorted({r["crop_path"] for r in rows if r["split"] == "train" and r["camera"] == "05_1"})
-        if not self.paths:
-            raise ValueError("no frontal training images in the manifest")
-        self.size = size
-        self.augment = augment
-
-    def __len__(self):
-        return len(self.paths)
+        crops = sorted({r["crop_path"] for r in rows if r["split"] == "train" and r["camera"] == "05_1"})
+        super().__init__([Path(prepared) / c for c in crops], size, augment, "no frontal training images in the manifest")
 
     def __getitem__(self, item):
-        index, seed = item
-        return augmented_single(self.prepared / self.paths[index], self.size, self.augment, seed)
+        return self.load(item)
 
 
-class ProfileFolder(Dataset):
+class ProfileFolder(_ImageList):
     """setting1_5: face crops from an image folder (CASIA-WebFace-like, already aligned), no targets."""
 
     def __init__(self, root: Path, size: int, augment: A.Compose | None):
-        root = Path(root)
-        self.paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not self.paths:
-            raise ValueError(f"{root}: no images for setting1_5's profile inputs")
-        self.size = size
-        self.augment = augment
-
-    def __len__(self):
-        return len(self.paths)
+        paths = sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        super().__init__(paths, size, augment, f"{root}: no images for setting1_5's profile inputs")
 
     def __getitem__(self, item):
-        index, seed = item
-        x = augmented_single(self.paths[index], self.size, self.augment, seed)
+        x = self.load(item)
         return x, x, 0  # no target: the trainer sees a None target for this dataset
 
 

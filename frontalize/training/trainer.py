@@ -87,13 +87,13 @@ class Trainer:
         ddp.broadcast_parameters(self.G, info)
         ddp.broadcast_parameters(self.D, info)
         self.identity, self.identity_note = build_identity(cfg, device)
-        self.phases = FrontalizationLoss(cfg.loss, self.G, self.D, self.identity)
+        # torch.compile wraps the generator the phases call; state dicts come from the plain module
+        self.phases = FrontalizationLoss(cfg.loss, torch.compile(self.G) if t.compile else self.G, self.D, self.identity)
         self.opt_g = _optimizer(cfg, [p for p in self.G.parameters() if p.requires_grad])
         self.opt_d = _optimizer(cfg, self.D.parameters())
         self.use_amp = t.amp and device.type == "cuda"
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=self.use_amp)
-        self.forward_g = torch.compile(self.G) if t.compile else self.G
         self.step = 0
         self.best = -math.inf
         self.wandb_id = None
@@ -177,25 +177,15 @@ class Trainer:
                 self.opt_d.zero_grad(set_to_none=True)
                 with torch.autocast(self.device.type, enabled=self.use_amp):
                     d_loss, d_terms = self.phases.critic_phase(profile, real)
-                ckpt.check_finite(self.step + 1, {k: v for k, v in d_terms.items()})
-                self.scaler_d.scale(d_loss).backward()
-                ddp.average_gradients(self.D, self.info)
-                self.scaler_d.unscale_(self.opt_d)
-                d_norm = grad_norm(self.D)
-                self.scaler_d.step(self.opt_d)
-                self.scaler_d.update()
+                ckpt.check_finite(self.step + 1, {**d_terms, "critic_total": d_loss})
+                d_norm = self._update(d_loss, self.D, self.opt_d, self.scaler_d)
                 if clip:
                     clip_weights(self.D, clip)
             self.opt_g.zero_grad(set_to_none=True)
             with torch.autocast(self.device.type, enabled=self.use_amp):
                 g_loss, g_terms, _ = self.phases.generator_phase(profile, target if self.has_targets else None)
             ckpt.check_finite(self.step + 1, {**g_terms, "generator_total": g_loss})
-            self.scaler_g.scale(g_loss).backward()
-            ddp.average_gradients(self.G, self.info)
-            self.scaler_g.unscale_(self.opt_g)
-            g_norm = grad_norm(self.G)
-            self.scaler_g.step(self.opt_g)
-            self.scaler_g.update()
+            g_norm = self._update(g_loss, self.G, self.opt_g, self.scaler_g)
             self.step += 1
             images_since += profile.shape[0] * self.info.world * n_critic
             bar.update(1)
@@ -222,6 +212,16 @@ class Trainer:
                     tracker.log_artifact(path, f"{self.run_dir.name}-generator")
         bar.close()
         return {"step": self.step, "best": self.best}
+
+    def _update(self, loss, module, optimizer, scaler) -> float:
+        """Backward, average gradients across processes, step; returns the gradient norm before the step."""
+        scaler.scale(loss).backward()
+        ddp.average_gradients(module, self.info)
+        scaler.unscale_(optimizer)
+        norm = grad_norm(module)
+        scaler.step(optimizer)
+        scaler.update()
+        return norm
 
     # ------------------------------------------------------------- outputs
     @torch.no_grad()
