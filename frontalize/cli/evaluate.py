@@ -17,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", type=Path, help="generator checkpoint (default: the newest run's best, else latest)")
     p.add_argument("--protocol", default=None, help="setting1 | session01 | setting2 (default: the checkpoint's)")
     p.add_argument("--recognizer", type=Path, help="recognizer checkpoint (default: the newest trained one)")
+    p.add_argument("--recognizer-arch", choices=["r18", "r34", "r50", "r100"],
+                   help="architecture of a bare arcface_torch backbone.pth given as --recognizer")
     p.add_argument("--prepared", type=Path, help="prepared-data folder (default: the checkpoint's)")
     p.add_argument("--out", type=Path, help="report folder (default: <run>/report)")
     p.add_argument("--flip", action="store_true", help="flip test-time augmentation for the embeddings")
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         rec_path = args.recognizer or newest_recognizer()
         if rec_path is None:
             raise NoCheckpoint("no trained recognizer: python scripts/train_recognizer.py --config configs/recognizer_synthpie.yaml")
-        recognizer = Recognizer.load(rec_path).to(args.device)
+        recognizer = Recognizer.load(rec_path, arch=args.recognizer_arch).to(args.device)
     except (NoCheckpoint, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
