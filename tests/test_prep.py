@@ -211,3 +211,15 @@ def test_camera_prior_follows_the_recordings_head_offset():
     np.testing.assert_allclose(five[0], [110, 55])
     np.testing.assert_allclose(five[3], [110, 95])
     assert prior.estimate(ViewKey(9, 1, 1, "01_0")) is not None  # unseen camera: the nearest seen one
+
+
+def test_prep_command_prints_counts_and_summary(quirky, tmp_path, capsys):
+    data, _, _ = quirky
+    assert cli(["prep", "--root", str(data), "--out", str(tmp_path / "p"), "--size", "64", "--workers", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "found 101 images of 3 subjects" in out
+    assert "by camera: 11_0 15, 08_0 15, 14_0 15, 05_1 14" in out and "by flash: 00 33, 07 34, 10 34" in out
+    assert "setting1: 1 train / 2 test subjects (scaled" in out
+    # hand count: subject 1 trains (one corrupt shot at -15), subjects 4 and 7 test (004 lacks one frontal shot)
+    assert "by yaw: -45 probe 6/train 3; -15 probe 6/train 2; +0 gallery 2/probe 3/train 3; +15 probe 6/train 3; +45 probe 6/train 3" in out
+    assert "1 images skipped: see report/problems.csv" in out
