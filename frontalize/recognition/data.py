@@ -61,10 +61,10 @@ class ManifestFaces(_Augmented):
     """Rows of a prepared protocol manifest (template crops), optionally limited to |yaw| <= max_yaw."""
 
     def __init__(self, prepared: Path, manifest: Path, split: str = "train", max_yaw: int | None = 30,
-                 roles: tuple[str, ...] | None = None, augment=None):
+                 roles: tuple[str, ...] | None = None, augment=None, exclude_subjects: set[int] = frozenset()):
         self.prepared = Path(prepared)
         with open(manifest, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r["split"] == split
+            rows = [r for r in csv.DictReader(f) if r["split"] == split and int(r["subject"]) not in exclude_subjects
                     and (max_yaw is None or abs(int(r["yaw"])) <= max_yaw) and (roles is None or r["role"] in roles)]
         if not rows:
             raise ValueError(f"{manifest}: no {split} rows within +-{max_yaw} degrees")

@@ -129,15 +129,10 @@ def build_dataset(cfg: RecognizerConfig):
         return rdata.RecordIOFaces(Path(d.rec), augment=augment)
     if d.source != "manifest":
         raise ValueError(f"unknown data.source {d.source!r}: manifest, folder or recordio")
-    ds = rdata.ManifestFaces(Path(d.prepared), _manifest(cfg, d.protocol), "train", d.max_yaw, augment=augment)
-    excluded = _test_subjects(cfg)
-    keep = [i for i, r in enumerate(ds.rows) if int(r["subject"]) not in excluded]
-    ds.rows = [ds.rows[i] for i in keep]
-    subjects = sorted({int(r["subject"]) for r in ds.rows})
-    if len(subjects) < 2:
+    ds = rdata.ManifestFaces(Path(d.prepared), _manifest(cfg, d.protocol), "train", d.max_yaw, augment=augment,
+                             exclude_subjects=_test_subjects(cfg))
+    if ds.num_classes < 2:
         raise ValueError("fewer than 2 training identities left after excluding every protocol's test subjects")
-    ds.class_of = {s: i for i, s in enumerate(subjects)}
-    ds.labels = [ds.class_of[int(r["subject"])] for r in ds.rows]
     return ds
 
 
