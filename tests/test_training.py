@@ -169,10 +169,10 @@ def test_fresh_machine_prepares_trains_recognizer_and_gan(tmp_path, monkeypatch)
     """`train_gan.py --setting 1_4` with nothing prepared: SynthPIE, preparation, recognizer, then the GAN."""
     monkeypatch.chdir(tmp_path)  # no runs/ here: the recognizer is trained too
     code = train_main(["--setting", "1_4", "--cpu", "--quiet", f"data.prepared={tmp_path / 'demo' / 'prepared'}",
-                       "train.steps=2", "train.eval_every=2", "wandb.mode=offline"])
+                       "train.steps=2", "train.eval_every=2"])  # W&B stays disabled in tests (WANDB_MODE wins)
     assert code == 0
     assert (tmp_path / "demo" / "synthpie" / "synthpie.json").exists()
     assert (tmp_path / "demo" / "prepared" / "manifests" / "setting1_128.csv").exists()
     assert list((tmp_path / "runs" / "recognizer").glob("*/recognizer.pt"))
     run = next((tmp_path / "runs" / "gan").iterdir())
-    assert list((run / "eval").glob("rank1_step_*.json")) and list((run / "wandb").glob("offline-run-*"))
+    assert list((run / "eval").glob("rank1_step_*.json")) and (run / "summary.json").exists()
