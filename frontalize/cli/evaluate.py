@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     out = args.out or checkpoint.parent.parent / "report"
     title = f"{cfg.setting} on {protocol} ({checkpoint.parent.parent.name}/{checkpoint.name}), recognizer {rec_path.parent.name}"
-    result = evaluate_generator(generator, recognizer, prepared, manifest, cfg.data.size, torch.device(args.device),
+    from frontalize.training.data import read_manifest
+
+    result = evaluate_generator(generator, recognizer, prepared, read_manifest(manifest), cfg.data.size, torch.device(args.device),
                                 flip=args.flip, per_yaw=args.max_probes_per_yaw)
     paths = write_report(result, out, protocol, title)
     print(paths["markdown"].read_text())

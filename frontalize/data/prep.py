@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from frontalize.data.align import AlignmentError, frontal_transform, pose_transform, transform_points, warp
+from frontalize.data.align import AlignmentError, frontal_transform, pose_transform, warp
 from frontalize.data.multipie import CAMERA_BY_NAME, FRONTAL_CAMERA, ShotId, expression
 from frontalize.data.protocols import DEFAULT_GALLERY_FLASH, PROTOCOLS, make_split
 from frontalize.data.scan import SIDECAR_SUFFIX, Inventory, ViewKey, scan

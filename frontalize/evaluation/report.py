@@ -19,7 +19,6 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from frontalize.data.template import region_boxes
 from frontalize.evaluation.identity import embed, load_batch, subsample_probes
-from frontalize.training.data import read_manifest
 
 
 class _Tally:
@@ -44,13 +43,14 @@ def _to_uint8(t: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def evaluate_generator(generator, recognizer, prepared: Path, manifest: Path, size: int, device, flip: bool = False,
+def evaluate_generator(generator, recognizer, prepared: Path, rows: list[dict], size: int, device, flip: bool = False,
                        per_yaw: int | None = None, batch: int = 32, sample_yaws: bool = True) -> dict:
-    rows = [r for r in read_manifest(manifest) if r["split"] == "test"]
-    gallery = [r for r in rows if r["role"] == "gallery"]
-    probes = subsample_probes([r for r in rows if r["role"] == "probe"], per_yaw)
+    """``rows``: a protocol manifest's rows; its test split's gallery and probes are used."""
+    test = [r for r in rows if r["split"] == "test"]
+    gallery = [r for r in test if r["role"] == "gallery"]
+    probes = subsample_probes([r for r in test if r["role"] == "probe"], per_yaw)
     if not gallery or not probes:
-        raise ValueError(f"{manifest}: no test gallery/probes")
+        raise ValueError("the manifest has no test gallery or probes")
     x0, y0, x1, y1 = region_boxes(size)["face"]
     tally = _Tally()
     samples: dict[int, list[np.ndarray]] = {}
@@ -62,21 +62,22 @@ def evaluate_generator(generator, recognizer, prepared: Path, manifest: Path, si
         p_rows = [r for r in probes if r["recording"] == rec]
         for i in range(0, len(p_rows), batch):
             chunk = p_rows[i : i + batch]
-            x = load_batch(prepared, chunk, size, device)
+            x = load_batch(prepared, [r["crop_path"] for r in chunk], size, device)
             y = generator(x)[-1]
             raw_e, front_e = recognizer.embed(x, flip=flip).cpu(), recognizer.embed(y, flip=flip).cpu()
-            raw_hit = g_ids[(raw_e @ g_emb.T).argmax(1).numpy()] == np.array([r["subject"] for r in chunk])
-            front_hit = g_ids[(front_e @ g_emb.T).argmax(1).numpy()] == np.array([r["subject"] for r in chunk])
-            has_target = [bool(r["target_path"]) for r in chunk]
-            tgt_rows = [r if r["target_path"] else None for r in chunk]
-            targets = load_batch(prepared, [{"crop_path": r["target_path"]} for r in tgt_rows if r], size, device) if any(has_target) else None
-            t_iter = iter(range(len(targets))) if targets is not None else iter(())
-            t_emb = recognizer.embed(targets, flip=flip).cpu() if targets is not None else None
+            subjects = np.array([r["subject"] for r in chunk])
+            raw_hit = g_ids[(raw_e @ g_emb.T).argmax(1).numpy()] == subjects
+            front_hit = g_ids[(front_e @ g_emb.T).argmax(1).numpy()] == subjects
+            # probes with a frontal target: probe index -> row of the target batch
+            target_of = {k: j for j, k in enumerate(k for k, r in enumerate(chunk) if r["target_path"])}
+            if target_of:
+                targets = load_batch(prepared, [chunk[k]["target_path"] for k in target_of], size, device)
+                t_emb = recognizer.embed(targets, flip=flip).cpu()
             for k, r in enumerate(chunk):
                 yaw = int(r["yaw"])
                 values = {"raw": raw_hit[k], "frontalized": front_hit[k]}
-                if has_target[k]:
-                    j = next(t_iter)
+                if k in target_of:
+                    j = target_of[k]
                     out_img, tgt_img = _to_uint8(y[k])[y0:y1, x0:x1], _to_uint8(targets[j])[y0:y1, x0:x1]
                     values.update(
                         identity_cosine=float(front_e[k] @ t_emb[j]),
@@ -116,7 +117,7 @@ def write_report(result: dict, out_dir: Path, protocol: str, title: str) -> dict
                             ("PSNR face (dB)", "psnr", lambda v: f"{v:.1f}"), ("SSIM face", "ssim", lambda v: f"{v:.3f}")):
         cells = [fmt(table[k][key]) if key in table[k] else "–" for k in yaws + ["all"]]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines.append(f"| probes | " + " | ".join(str(table[k]["probes"]) for k in yaws + ["all"]) + " |")
+    lines.append("| probes | " + " | ".join(str(table[k]["probes"]) for k in yaws + ["all"]) + " |")
     paths["markdown"] = out_dir / f"rank1_{protocol}.md"
     paths["markdown"].write_text("\n".join(lines) + "\n")
     # chart

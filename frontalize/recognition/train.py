@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,7 +20,7 @@ from typing import Optional
 
 import torch
 from omegaconf import OmegaConf
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from frontalize.config import WandbConfig
@@ -252,17 +251,9 @@ def train(cfg: RecognizerConfig, resume: bool = False, progress: bool = True) ->
     return final
 
 
-@torch.no_grad()
-def embed_rows(recognizer: Recognizer, prepared: Path, rows: list[dict], device, batch: int = 64, flip: bool = False,
-               column: str = "crop_path") -> torch.Tensor:
-    out = []
-    for i in range(0, len(rows), batch):
-        x = torch.stack([rdata.to_tensor(rdata.read_rgb(prepared / r[column])) for r in rows[i : i + batch]]).to(device)
-        out.append(recognizer.embed(x, flip=flip).cpu())
-    return torch.cat(out) if out else torch.zeros(0, recognizer.dim)
+def rank1_for_protocol(recognizer: Recognizer, prepared: Path, manifest: Path, size: int, device, flip: bool = False) -> dict:
+    from frontalize.evaluation.identity import embed
 
-
-def rank1_for_protocol(recognizer: Recognizer, prepared: Path, manifest: Path, device, flip: bool = False) -> dict:
     with open(manifest, newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["split"] == "test"]
     gallery = [r for r in rows if r["role"] == "gallery"]
@@ -272,8 +263,8 @@ def rank1_for_protocol(recognizer: Recognizer, prepared: Path, manifest: Path, d
     for rec in sorted({r["recording"] for r in gallery}):
         g = [r for r in gallery if r["recording"] == rec]
         p = [r for r in probes if r["recording"] == rec]
-        tables[rec] = rank1_by_pose(embed_rows(recognizer, prepared, g, device, flip=flip), [r["subject"] for r in g],
-                                    embed_rows(recognizer, prepared, p, device, flip=flip), [r["subject"] for r in p],
+        tables[rec] = rank1_by_pose(embed(recognizer, prepared, g, size, device, flip=flip), [r["subject"] for r in g],
+                                    embed(recognizer, prepared, p, size, device, flip=flip), [r["subject"] for r in p],
                                     [int(r["yaw"]) for r in p])
     return _merge_tables(tables)
 
@@ -294,7 +285,8 @@ def evaluate_run(cfg: RecognizerConfig, recognizer: Recognizer, device) -> dict:
     for protocol in cfg.eval.protocols:
         manifest = Path(cfg.data.prepared) / "manifests" / f"{protocol}_{cfg.data.size}.csv"
         if manifest.exists():
-            report["rank1"][protocol] = rank1_for_protocol(recognizer, Path(cfg.data.prepared), manifest, device, cfg.eval.flip)
+            report["rank1"][protocol] = rank1_for_protocol(recognizer, Path(cfg.data.prepared), manifest, cfg.data.size,
+                                                           device, cfg.eval.flip)
     for path in cfg.eval.bins:
         report["verification"][Path(path).stem] = verify_bin(recognizer, Path(path), flip=cfg.eval.flip, device=str(device))
     return report

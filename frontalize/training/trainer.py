@@ -227,17 +227,17 @@ class Trainer:
     @torch.no_grad()
     def write_samples(self) -> Path:
         """input | outputs at S/4, S/2, S (upsized) | target, one row per yaw."""
-        from frontalize.recognition.data import read_rgb, to_tensor
+        from frontalize.evaluation.identity import load_batch
 
         self.G.eval()
         prepared = Path(self.cfg.data.prepared)
         size = self.cfg.data.size
         rows = []
         for r in self.samples:
-            x = to_tensor(cv2.resize(read_rgb(prepared / r["crop_path"]), (size, size)))[None].to(self.device)
+            x = load_batch(prepared, [r["crop_path"]], size, self.device)
             outs = self.G(x)
             tiles = [x] + [torch.nn.functional.interpolate(o, size=(size, size), mode="nearest") for o in outs]
-            tiles.append(to_tensor(cv2.resize(read_rgb(prepared / r["target_path"]), (size, size)))[None].to(self.device))
+            tiles.append(load_batch(prepared, [r["target_path"]], size, self.device))
             rows.append(torch.cat(tiles, dim=3))
         grid = ((torch.cat(rows, dim=2)[0].permute(1, 2, 0).cpu().numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
         path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
