@@ -122,3 +122,27 @@ def test_eval_writes_the_report(tiny_gan, prepared_tiny, tmp_path, capsys):
     assert "rank-1 frontalized (%)" in md and "| +45° |" in md
     chart = cv2.imread(str(report / "rank1_setting1.png"))
     assert chart is not None and chart.shape[0] > 100
+
+
+def test_periodic_check_is_the_report_on_a_fixed_probe_subsample(tiny_gan, prepared_tiny, tmp_path):
+    import torch
+
+    from frontalize.evaluation.identity import quick_rank1
+    from frontalize.inference.frontalizer import load_generator
+    from frontalize.training.data import read_manifest
+
+    out, _ = prepared_tiny
+    rec = tmp_path / "recognizer.pt"
+    ckpt.save(rec, {"backbone": get_backbone("tiny").state_dict(),
+                    "backbone_config": json.dumps({"arch": "tiny", "width": 1.0, "embedding": 512})})
+    generator, cfg = load_generator(tiny_gan, torch.device("cpu"))
+    generator.train()
+    cfg.data.prepared, cfg.loss.recognizer = str(out), str(rec)
+    rows = read_manifest(out / "manifests" / "setting1_64.csv")
+    table = quick_rank1(generator, cfg, rows, torch.device("cpu"), per_yaw=3)
+    assert generator.training  # the check leaves the generator as it found it
+    probes = {yaw: sum(r["role"] == "probe" and int(r["yaw"]) == yaw for r in rows) for yaw in (-45, -15, 0, 15, 45)}
+    assert {k: v["probes"] for k, v in table.items() if k != "all"} == {y: min(3, n) for y, n in probes.items()}
+    assert table["all"]["probes"] == sum(min(3, n) for n in probes.values())
+    assert all(0.0 <= v["raw"] <= 1.0 and 0.0 <= v["frontalized"] <= 1.0 for v in table.values())
+    assert quick_rank1(generator, cfg, rows, torch.device("cpu"), per_yaw=3) == table  # the subsample is fixed
