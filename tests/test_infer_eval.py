@@ -106,8 +106,9 @@ def test_eval_writes_the_report(tiny_gan, prepared_tiny, tmp_path, capsys):
     ckpt.save(rec, {"backbone": get_backbone("tiny").state_dict(),
                     "backbone_config": json.dumps({"arch": "tiny", "width": 1.0, "embedding": 512})})
     report = tmp_path / "report"
+    # the same recognizer as the "all-pose competitor": its raw rank-1 must repeat the raw row exactly
     assert cli(["eval", "--checkpoint", str(tiny_gan), "--recognizer", str(rec), "--protocol", "setting1",
-                "--prepared", str(out), "--out", str(report)]) == 0
+                "--prepared", str(out), "--out", str(report), "--competitor-recognizer", str(rec)]) == 0
     for name in ("rank1_setting1.md", "rank1_setting1.csv", "rank1_setting1.png", "samples_setting1.png", "report_setting1.json"):
         assert (report / name).exists(), name
     with open(out / "manifests" / "setting1_64.csv", newline="") as f:
@@ -115,11 +116,12 @@ def test_eval_writes_the_report(tiny_gan, prepared_tiny, tmp_path, capsys):
     table = json.loads((report / "report_setting1.json").read_text())["table"]
     for yaw in (-45, -15, 0, 15, 45):
         assert table[str(yaw)]["probes"] == sum(int(r["yaw"]) == yaw for r in probes)
-        assert 0.0 <= table[str(yaw)]["raw"] <= 1.0 and 0.0 <= table[str(yaw)]["frontalized"] <= 1.0
+        assert all(0.0 <= table[str(yaw)][k] <= 1.0 for k in ("raw", "frontalized", "fused"))
+        assert table[str(yaw)]["raw_all_pose"] == table[str(yaw)]["raw"]
         assert table[str(yaw)]["psnr"] > 0 and -1 <= table[str(yaw)]["ssim"] <= 1
     assert table["all"]["probes"] == len(probes)
     md = (report / "rank1_setting1.md").read_text()
-    assert "rank-1 frontalized (%)" in md and "| +45° |" in md
+    assert "rank-1 frontalized (%)" in md and "rank-1 raw+frontalized fusion (%)" in md and "all-pose recognizer" in md and "| +45° |" in md
     chart = cv2.imread(str(report / "rank1_setting1.png"))
     assert chart is not None and chart.shape[0] > 100
 
@@ -146,3 +148,38 @@ def test_periodic_check_is_the_report_on_a_fixed_probe_subsample(tiny_gan, prepa
     assert table["all"]["probes"] == sum(min(3, n) for n in probes.values())
     assert all(0.0 <= v["raw"] <= 1.0 and 0.0 <= v["frontalized"] <= 1.0 for v in table.values())
     assert quick_rank1(generator, cfg, rows, torch.device("cpu"), per_yaw=3) == table  # the subsample is fixed
+
+
+def test_fusion_decides_where_each_view_alone_is_wrong():
+    import numpy as np
+    import torch
+
+    from frontalize.evaluation.report import fuse_embeddings, rank1_hits
+
+    gallery = torch.eye(3)  # subjects 10, 20, 30
+    ids = np.array([10, 20, 30])
+    norm = torch.nn.functional.normalize
+    raw = norm(torch.tensor([[0.60, 0.62, 0.0]]), dim=1)  # leans to 20 by a hair
+    front = norm(torch.tensor([[0.60, 0.0, 0.62]]), dim=1)  # leans to 30 by a hair
+    truth = np.array([10])
+    assert not rank1_hits(raw, gallery, ids, truth)[0] and not rank1_hits(front, gallery, ids, truth)[0]
+    fused = fuse_embeddings(raw, front)
+    assert rank1_hits(fused, gallery, ids, truth)[0]
+    assert torch.allclose(fused.norm(dim=1), torch.ones(1))
+    assert torch.allclose(fuse_embeddings(raw, raw), raw)  # fusing a view with itself changes nothing
+
+
+def test_eval_defaults_to_the_recognizer_the_generator_trained_with(tmp_path):
+    from frontalize.cli.evaluate import training_recognizer
+    from frontalize.config import Config
+
+    cfg = Config()
+    rec = tmp_path / "000-shared" / "recognizer.pt"
+    rec.parent.mkdir()
+    rec.write_bytes(b"x")
+    cfg.loss.identity_features, cfg.loss.recognizer = "recognizer", str(rec)
+    assert training_recognizer(cfg) == rec
+    cfg.loss.recognizer = str(tmp_path / "gone.pt")  # moved away since: fall back to the newest
+    assert training_recognizer(cfg) is None
+    cfg.loss.identity_features, cfg.loss.recognizer = "vgg", str(rec)  # trained without one
+    assert training_recognizer(cfg) is None

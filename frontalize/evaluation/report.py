@@ -42,10 +42,24 @@ def _to_uint8(t: torch.Tensor) -> np.ndarray:
     return ((t.permute(1, 2, 0).cpu().numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8)
 
 
+def rank1_hits(probe_emb: torch.Tensor, gallery_emb: torch.Tensor, gallery_ids: np.ndarray, subjects: np.ndarray) -> np.ndarray:
+    """Whether each probe's nearest gallery embedding (cosine; inputs are L2-normalised) is its own subject."""
+    return gallery_ids[(probe_emb @ gallery_emb.T).argmax(1).numpy()] == subjects
+
+
+def fuse_embeddings(raw: torch.Tensor, frontalized: torch.Tensor) -> torch.Tensor:
+    """One embedding from both views of a probe (DESIGN's fair competitor: does frontalization add to raw?)."""
+    return torch.nn.functional.normalize(raw + frontalized, dim=1)
+
+
 @torch.no_grad()
 def evaluate_generator(generator, recognizer, prepared: Path, rows: list[dict], size: int, device, flip: bool = False,
-                       per_yaw: int | None = None, batch: int = 32, sample_yaws: bool = True) -> dict:
-    """``rows``: a protocol manifest's rows; its test split's gallery and probes are used."""
+                       per_yaw: int | None = None, batch: int = 32, sample_yaws: bool = True, competitor=None) -> dict:
+    """``rows``: a protocol manifest's rows; its test split's gallery and probes are used.
+
+    ``competitor``: a recognizer trained on every pose; its rank-1 on the raw probes (with its own
+    gallery embeddings) is reported beside the others, as DESIGN's fair comparison asks.
+    """
     test = [r for r in rows if r["split"] == "test"]
     gallery = [r for r in test if r["role"] == "gallery"]
     probes = subsample_probes([r for r in test if r["role"] == "probe"], per_yaw)
@@ -59,6 +73,7 @@ def evaluate_generator(generator, recognizer, prepared: Path, rows: list[dict], 
         g_rows = [r for r in gallery if r["recording"] == rec]
         g_emb = embed(recognizer, prepared, g_rows, size, device, flip=flip)
         g_ids = np.array([r["subject"] for r in g_rows])
+        c_emb = embed(competitor, prepared, g_rows, size, device, flip=flip) if competitor is not None else None
         p_rows = [r for r in probes if r["recording"] == rec]
         for i in range(0, len(p_rows), batch):
             chunk = p_rows[i : i + batch]
@@ -66,8 +81,11 @@ def evaluate_generator(generator, recognizer, prepared: Path, rows: list[dict], 
             y = generator(x)[-1]
             raw_e, front_e = recognizer.embed(x, flip=flip).cpu(), recognizer.embed(y, flip=flip).cpu()
             subjects = np.array([r["subject"] for r in chunk])
-            raw_hit = g_ids[(raw_e @ g_emb.T).argmax(1).numpy()] == subjects
-            front_hit = g_ids[(front_e @ g_emb.T).argmax(1).numpy()] == subjects
+            raw_hit = rank1_hits(raw_e, g_emb, g_ids, subjects)
+            front_hit = rank1_hits(front_e, g_emb, g_ids, subjects)
+            fused_hit = rank1_hits(fuse_embeddings(raw_e, front_e), g_emb, g_ids, subjects)
+            if competitor is not None:
+                competitor_hit = rank1_hits(competitor.embed(x, flip=flip).cpu(), c_emb, g_ids, subjects)
             # probes with a frontal target: probe index -> row of the target batch
             target_of = {k: j for j, k in enumerate(k for k, r in enumerate(chunk) if r["target_path"])}
             if target_of:
@@ -75,7 +93,9 @@ def evaluate_generator(generator, recognizer, prepared: Path, rows: list[dict], 
                 t_emb = recognizer.embed(targets, flip=flip).cpu()
             for k, r in enumerate(chunk):
                 yaw = int(r["yaw"])
-                values = {"raw": raw_hit[k], "frontalized": front_hit[k]}
+                values = {"raw": raw_hit[k], "frontalized": front_hit[k], "fused": fused_hit[k]}
+                if competitor is not None:
+                    values["raw_all_pose"] = competitor_hit[k]
                 if k in target_of:
                     j = target_of[k]
                     out_img, tgt_img = _to_uint8(y[k])[y0:y1, x0:x1], _to_uint8(targets[j])[y0:y1, x0:x1]
@@ -96,13 +116,13 @@ def write_report(result: dict, out_dir: Path, protocol: str, title: str) -> dict
     out_dir.mkdir(parents=True, exist_ok=True)
     table = result["table"]
     yaws = [k for k in table if k != "all"]
-    metrics = ["raw", "frontalized", "identity_cosine", "l1", "psnr", "ssim"]
+    metrics = ["raw", "frontalized", "fused", "raw_all_pose", "identity_cosine", "l1", "psnr", "ssim"]
     paths = {}
     # CSV
     paths["csv"] = out_dir / f"rank1_{protocol}.csv"
     with open(paths["csv"], "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["yaw", "probes", "rank1_raw", "rank1_frontalized", "identity_cosine", "l1", "psnr", "ssim"])
+        w.writerow(["yaw", "probes", "rank1_raw", "rank1_frontalized", "rank1_fused", "rank1_raw_all_pose_recognizer", "identity_cosine", "l1", "psnr", "ssim"])
         for k in yaws + ["all"]:
             v = table[k]
             w.writerow([k, v["probes"]] + [f"{v[m]:.4f}" if m in v else "" for m in metrics])
@@ -113,8 +133,12 @@ def write_report(result: dict, out_dir: Path, protocol: str, title: str) -> dict
     lines = [f"### {title}", "", "| yaw | " + " | ".join(f"{y:+d}°" for y in yaws) + " | all |",
              "|---|" + "---|" * (len(yaws) + 1)]
     for label, key, fmt in (("rank-1 raw (%)", "raw", pct), ("rank-1 frontalized (%)", "frontalized", pct),
+                            ("rank-1 raw+frontalized fusion (%)", "fused", pct),
+                            ("rank-1 raw, all-pose recognizer (%)", "raw_all_pose", pct),
                             ("identity cosine to target", "identity_cosine", lambda v: f"{v:.3f}"),
                             ("PSNR face (dB)", "psnr", lambda v: f"{v:.1f}"), ("SSIM face", "ssim", lambda v: f"{v:.3f}")):
+        if not any(key in table[k] for k in yaws):
+            continue  # e.g. no all-pose competitor was given
         cells = [fmt(table[k][key]) if key in table[k] else "–" for k in yaws + ["all"]]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("| probes | " + " | ".join(str(table[k]["probes"]) for k in yaws + ["all"]) + " |")
@@ -129,6 +153,9 @@ def write_report(result: dict, out_dir: Path, protocol: str, title: str) -> dict
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
     ax.plot(yaws, [100 * table[y]["raw"] for y in yaws], "o-", label="raw probes")
     ax.plot(yaws, [100 * table[y]["frontalized"] for y in yaws], "s-", label="frontalized")
+    ax.plot(yaws, [100 * table[y]["fused"] for y in yaws], "^--", label="raw+frontalized fusion", alpha=0.7)
+    if "raw_all_pose" in table[yaws[0]]:
+        ax.plot(yaws, [100 * table[y]["raw_all_pose"] for y in yaws], "d:", label="raw, all-pose recognizer", alpha=0.7)
     ax.set_xlabel("yaw (degrees)")
     ax.set_ylabel("rank-1 (%)")
     ax.set_ylim(0, 101)
