@@ -22,7 +22,7 @@ class DataConfig:
     root: Optional[str] = None  # Multi-PIE root used to prepare it; None: SynthPIE `small`
     protocol: str = "setting1"
     size: int = 224
-    target: str = "same_flash"  # or "mean_flash": the mean over the flashes of the frontal view (notes' to-do)
+    target: str = "same_flash"  # same_flash | mean_flash | gallery_flash (frontal under flash 07); see training/data.py
     profile_folder: Optional[str] = None  # image-folder profile inputs without targets (setting1_5)
     max_train_yaw: Optional[int] = None  # None: every pose of the protocol's training split
     random_crop: float = 0.9  # scale of the random crop (1.0: none)

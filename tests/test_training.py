@@ -176,3 +176,32 @@ def test_fresh_machine_prepares_trains_recognizer_and_gan(tmp_path, monkeypatch)
     assert list((tmp_path / "runs" / "recognizer").glob("*/recognizer.pt"))
     run = next((tmp_path / "runs" / "gan").iterdir())
     assert list((run / "eval").glob("rank1_step_*.json")) and (run / "summary.json").exists()
+
+
+@pytest.mark.parametrize("target", ["same_flash", "mean_flash", "gallery_flash"])
+def test_training_targets_are_the_frontal_shots_they_name(target, prepared_tiny):
+    import numpy as np
+
+    from frontalize.training.data import ProfilePairs, load_square, read_manifest
+
+    out, _ = prepared_tiny
+    rows = read_manifest(out / "manifests" / "setting1_64.csv")
+    pairs = ProfilePairs(out, rows, 64, augment=None, target=target)
+    frontal = {}
+    for r in rows:
+        if r["camera"] == "05_1":
+            frontal.setdefault((r["subject"], r["session"], r["recording"]), {})[int(r["flash"])] = r["crop_path"]
+    flashes_seen = set()
+    for i, r in enumerate(pairs.rows):
+        _, tgt, _ = pairs[(i, 0)]
+        shots = frontal[(r["subject"], r["session"], r["recording"])]
+        if target == "same_flash":
+            expected = load_square(out / r["target_path"], 64)
+        elif target == "gallery_flash":
+            expected = load_square(out / shots[7], 64)
+        else:
+            expected = np.mean([load_square(out / p, 64).astype(np.float32) for p in shots.values()], axis=0).round()
+        got = ((tgt.permute(1, 2, 0).numpy() + 1) * 127.5).round()
+        assert np.abs(got - expected).max() <= 1, (target, r["crop_path"])
+        flashes_seen.add(int(r["flash"]))
+    assert len(flashes_seen) > 1  # inputs under other flashes are in, and all aim at their target's light

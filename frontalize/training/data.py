@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from frontalize.data.multipie import FRONTAL_CAMERA
+from frontalize.data.protocols import DEFAULT_GALLERY_FLASH
 from frontalize.recognition.data import IMAGE_SUFFIXES, read_rgb, to_tensor
 
 
@@ -55,6 +57,14 @@ def read_manifest(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+# what the generator is asked to produce for a profile (data.target):
+#   same_flash     the frontal view under the input's flash (the notes' default: pose changes, light does not)
+#   mean_flash     the mean over the frontal view's flashes (the notes' to-do)
+#   gallery_flash  the frontal view under the gallery's flash 07: frontalization and light normalisation at
+#                  once, so every output aims at the one illumination the protocols' gallery uses
+TARGETS = ("same_flash", "mean_flash", "gallery_flash")
+
+
 class ProfilePairs(Dataset):
     """Training rows of a protocol that have a frontal target: (input, target) in [-1, 1]."""
 
@@ -67,9 +77,19 @@ class ProfilePairs(Dataset):
             raise ValueError("no training rows with a frontal target in the manifest")
         self.size = size
         self.augment = augment
-        if target not in ("same_flash", "mean_flash"):
-            raise ValueError(f"unknown target {target!r}: same_flash or mean_flash")
+        if target not in TARGETS:
+            raise ValueError(f"unknown target {target!r}: {', '.join(TARGETS)}")
         self.target = target
+        if target == "gallery_flash":  # the frontal shot under the gallery's flash, per subject, session, recording
+            self.lit_frontal = {(r["subject"], r["session"], r["recording"]): r["crop_path"] for r in rows
+                                if r["camera"] == FRONTAL_CAMERA and int(r["flash"]) == DEFAULT_GALLERY_FLASH}
+            before = len(self.rows)
+            self.rows = [r for r in self.rows if (r["subject"], r["session"], r["recording"]) in self.lit_frontal]
+            if not self.rows:
+                raise ValueError(f"target=gallery_flash: no frontal image under flash {DEFAULT_GALLERY_FLASH:02d} in the training rows")
+            if len(self.rows) < before:
+                print(f"target=gallery_flash: {before - len(self.rows)} of {before} training inputs have no frontal "
+                      f"flash-{DEFAULT_GALLERY_FLASH:02d} shot in their recording and are left out")
         if target == "mean_flash":  # the mean over flashes of the same subject, session, recording, frontal camera
             groups: dict = {}
             for r in rows:
@@ -87,7 +107,9 @@ class ProfilePairs(Dataset):
         index, seed = item
         r = self.rows[index]
         src = self._image(r["crop_path"])
-        if self.target == "mean_flash":
+        if self.target == "gallery_flash":
+            tgt = self._image(self.lit_frontal[(r["subject"], r["session"], r["recording"])])
+        elif self.target == "mean_flash":
             paths = self.flash_group[(r["subject"], r["session"], r["recording"])]
             tgt = np.mean([self._image(p).astype(np.float32) for p in paths], axis=0).round().astype(np.uint8)
         else:
