@@ -193,3 +193,27 @@ def test_recognizer_trains_resumes_and_reports_rank1(prepared_tiny, tmp_path):
     train(cfg2, resume=True, progress=False)
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert max(steps) == 2 * int(first_ckpt[-1].stem.split("_")[1])  # continued from epoch 1, not restarted
+
+
+def test_degrade_augmentation_softens_every_image_it_is_asked_to():
+    import cv2
+    import numpy as np
+
+    from frontalize.recognition.data import default_augment
+
+    board = np.kron((np.indices((16, 16)).sum(0) % 2) * 255, np.ones((8, 8))).astype(np.uint8)
+    board = np.stack([board] * 3, -1)
+
+    def detail(img):  # energy of the Laplacian: high for sharp edges
+        return cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F).var()
+
+    def ratios(degrade):
+        aug = default_augment(degrade)
+        out = []
+        for seed in range(20):
+            aug.set_random_seed(seed)
+            out.append(detail(aug(image=board)["image"]) / detail(board))
+        return np.array(out)
+
+    assert ratios(1.0).max() < 0.15  # blur or area-downscale every time
+    assert np.median(ratios(0.0)) > 0.25  # without it, only the affine's interpolation softens

@@ -183,11 +183,24 @@ def write_recordio(rec: Path, idx: Path, items: list[tuple[np.ndarray, int]]) ->
             f.write(payload + b"\0" * (-len(payload) % 4))
 
 
-def default_augment():
-    import albumentations as A
+def default_augment(degrade: float = 0.0):
+    """Mirror, light and small geometric jitter; with probability ``degrade`` also blur or downscale.
 
-    return A.Compose([
+    Degradation teaches the recognizer that a softer image of a face is still that face (as
+    low-resolution augmentation does for web-face recognizers); the shared recognizer reads generator
+    outputs, which are softer than photographs, in the identity loss and in the report.
+    """
+    import albumentations as A
+    import cv2
+
+    ops = [
         A.HorizontalFlip(p=0.5),
         A.RandomBrightnessContrast(0.25, 0.25, p=0.7),
         A.Affine(scale=(0.93, 1.07), translate_percent=(-0.04, 0.04), rotate=(-6, 6), p=0.7),
-    ])
+    ]
+    if degrade > 0:
+        ops.append(A.OneOf([A.GaussianBlur(blur_limit=(3, 9), p=1.0),
+                            A.Downscale(scale_range=(0.25, 0.6), p=1.0,  # area down, linear up: soft, not blocky
+                                        interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR})],
+                           p=degrade))
+    return A.Compose(ops)

@@ -45,6 +45,7 @@ class RecDataConfig:
     folder: Optional[str] = None
     rec: Optional[str] = None
     workers: int = 2
+    degrade: float = 0.0  # probability of a blur / downscale augmentation (see recognition/data.default_augment)
 
 
 @dataclass
@@ -120,8 +121,8 @@ def _test_subjects(cfg: RecognizerConfig) -> set[int]:
 
 
 def build_dataset(cfg: RecognizerConfig):
-    augment = rdata.default_augment()
     d = cfg.data
+    augment = rdata.default_augment(d.degrade)
     if d.source == "folder":
         return rdata.ImageFolderFaces(Path(d.folder), augment=augment)
     if d.source == "recordio":
