@@ -25,6 +25,7 @@ def _overrides(prepared: Path, runs: Path, steps: int, **extra) -> list[str]:
         "model.d_width": "8", "train.batch_size": "2", "train.steps": str(steps), "train.runs_dir": str(runs),
         "train.log_every": "1", "train.sample_every": "2", "train.checkpoint_every": "2", "train.eval_every": "1000",
         "train.threads": "1", "loss.identity_features": "vgg", "loss.recognizer": "null", "wandb.mode": "disabled",
+        "data.val_subjects": "0",
     }
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
@@ -175,7 +176,7 @@ def test_fresh_machine_prepares_trains_recognizer_and_gan(tmp_path, monkeypatch)
     assert (tmp_path / "demo" / "prepared" / "manifests" / "setting1_128.csv").exists()
     assert list((tmp_path / "runs" / "recognizer").glob("*/recognizer.pt"))
     run = next((tmp_path / "runs" / "gan").iterdir())
-    assert list((run / "eval").glob("rank1_step_*.json")) and (run / "summary.json").exists()
+    assert list((run / "eval").glob("rank1_val_step_*.json")) and (run / "summary.json").exists()
 
 
 @pytest.mark.parametrize("target", ["same_flash", "mean_flash", "gallery_flash"])
@@ -205,3 +206,46 @@ def test_training_targets_are_the_frontal_shots_they_name(target, prepared_tiny)
         assert np.abs(got - expected).max() <= 1, (target, r["crop_path"])
         flashes_seen.add(int(r["flash"]))
     assert len(flashes_seen) > 1  # inputs under other flashes are in, and all aim at their target's light
+
+
+def test_validation_subjects_are_held_out_of_training_and_test_is_untouched(prepared_tiny):
+    from frontalize.training.data import FrontalFaces, ProfilePairs, read_manifest
+    from frontalize.training.validation import hold_out_subjects, validation_rows
+
+    out, _ = prepared_tiny
+    manifest = read_manifest(out / "manifests" / "setting1_64.csv")
+    train_ids = sorted({int(r["subject"]) for r in manifest if r["split"] == "train"})
+    rows, held = hold_out_subjects(manifest, 1)
+    assert held == {train_ids[-1]}
+    assert [r for r in rows if r["split"] == "test"] == [r for r in manifest if r["split"] == "test"]
+    pairs, frontals = ProfilePairs(out, rows, 64, augment=None), FrontalFaces(out, rows, 64, augment=None)
+    assert held.isdisjoint(int(r["subject"]) for r in pairs.rows)
+    assert all(f"/{min(held):03d}/" not in str(p) for p in frontals.paths)
+    val = validation_rows(rows)
+    gallery, probes = [r for r in val if r["role"] == "gallery"], [r for r in val if r["role"] == "probe"]
+    assert sorted(int(r["subject"]) for r in gallery) == train_ids  # held-out and trained subjects, one shot each
+    assert all(r["camera"] == "05_1" and r["flash"] == "7" for r in gallery)
+    assert {int(r["subject"]) for r in probes} == held
+    assert len(probes) == sum(int(r["subject"]) in held for r in manifest) - 1  # all but its gallery shot
+    assert {r["split"] for r in val} == {"test"}  # the report's evaluation reads it as a test split
+    with pytest.raises(ValueError, match="no training subject"):
+        hold_out_subjects(manifest, len(train_ids))
+
+
+def test_best_checkpoint_is_chosen_on_validation_never_on_test(prepared_tiny, tmp_path):
+    from frontalize.recognition.iresnet import get_backbone
+
+    out, _ = prepared_tiny
+    rec = tmp_path / "recognizer.pt"
+    ckpt.save(rec, {"backbone": get_backbone("tiny").state_dict(),
+                    "backbone_config": json.dumps({"arch": "tiny", "width": 1.0, "embedding": 512})})
+    for held, runs in ((1, tmp_path / "with_val"), (0, tmp_path / "without")):
+        extra = {"loss.identity_features": "recognizer", "loss.recognizer": str(rec), "loss.feature": "1.0",
+                 "train.eval_every": "1", "data.val_subjects": str(held)}
+        assert train_main(["--setting", "1_4", "--cpu", "--quiet", *_overrides(out, runs, 2, **extra)]) == 0
+        run = _only_run(runs)
+        on = "val" if held else "test"
+        logged = [r for r in _metrics(run) if f"{on}/rank1_frontalized" in r]
+        assert [r["step"] for r in logged] == [1, 2]
+        assert sorted(p.name for p in (run / "eval").iterdir()) == [f"rank1_{on}_step_0000000{i}.json" for i in (1, 2)]
+        assert (run / "checkpoints" / "best.pt").exists() == bool(held)

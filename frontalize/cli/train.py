@@ -57,6 +57,12 @@ def ensure_prepared(cfg: Config, workers: int) -> None:
     prepare(PrepConfig(root=Path(root), out=Path(cfg.data.prepared), size=cfg.data.size, workers=workers))
 
 
+def checkpoint_choice(val_subjects: set[int]) -> str:
+    if not val_subjects:
+        return "no validation subjects: best.pt is not chosen (the periodic check on test probes only monitors)"
+    return f"best.pt chosen on {len(val_subjects)} held-out training subjects ({', '.join(map(str, sorted(val_subjects)))})"
+
+
 def newest_recognizer() -> Path | None:
     found = sorted(RECOGNIZER_RUNS.glob("*/recognizer.pt"), key=lambda p: int(p.parent.name.split("-", 1)[0]))
     return found[-1] if found else None
@@ -144,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"encoder: VGG-Face weights from {weights}" if weights else
                   "encoder: random initialisation (no VGG-Face weights; set model.encoder_weights=PATH to load them)")
             print(f"{cfg.setting}: {cfg.data.protocol} at {cfg.data.size}px on {device} x{info.world}, "
-                  f"{len(trainer.inputs)} training inputs; {trainer.identity_note}; run folder {run_dir} "
+                  f"{len(trainer.inputs)} training inputs; {checkpoint_choice(trainer.val_subjects)}; {trainer.identity_note}; "
+                  f"run folder {run_dir} "
                   f"(W&B {tracker.mode})")
         try:
             result = trainer.train(tracker)

@@ -28,6 +28,7 @@ from frontalize.training import distributed as ddp
 from frontalize.training.data import FrontalFaces, ProfileFolder, ProfilePairs, StepBatches, paired_augment, read_manifest
 from frontalize.training.phases import FrontalizationLoss
 from frontalize.training.tracking import Tracker
+from frontalize.training.validation import hold_out_subjects, validation_rows
 from frontalize.utils.io import atomic_write_text
 
 
@@ -71,7 +72,7 @@ class Trainer:
         self.cfg, self.run_dir, self.info, self.device, self.progress = cfg, Path(run_dir), info, device, progress
         t = cfg.train
         torch.manual_seed(t.seed)
-        rows = read_manifest(manifest_path(cfg))
+        rows, self.val_subjects = hold_out_subjects(read_manifest(manifest_path(cfg)), cfg.data.val_subjects)
         self.rows = rows
         augment = paired_augment(cfg.data.size, cfg.data.random_crop, cfg.data.mirror)
         prepared = Path(cfg.data.prepared)
@@ -247,20 +248,25 @@ class Trainer:
         return path
 
     def evaluate(self, tracker: Tracker) -> bool:
-        """Periodic identity check with the shared recognizer, when one is configured (rank 0 only)."""
+        """Periodic identity check with the shared recognizer, when one is configured (rank 0 only).
+
+        On held-out validation subjects it also picks ``best.pt``; on test probes (no subjects held
+        out) it only monitors, so that no reported figure is chosen on the test set.
+        """
         improved = False
         if self.info.is_main and self.cfg.loss.recognizer and Path(self.cfg.loss.recognizer).exists():
             from frontalize.evaluation.identity import quick_rank1
 
-            table = quick_rank1(self.G, self.cfg, self.rows, self.device)
+            on = "val" if self.val_subjects else "test"
+            table = quick_rank1(self.G, self.cfg, validation_rows(self.rows) if self.val_subjects else self.rows, self.device)
             mean_front = float(np.mean([v["frontalized"] for k, v in table.items() if k != "all"]))
-            tracker.log(self.step, {"eval/rank1_raw": table["all"]["raw"], "eval/rank1_frontalized": table["all"]["frontalized"],
-                                    **{f"eval/rank1_frontalized_yaw{k:+d}": v["frontalized"] for k, v in table.items() if k != "all"}})
-            tracker.log_table(self.step, "eval/rank1_by_yaw", ["yaw", "raw", "frontalized"],
+            tracker.log(self.step, {f"{on}/rank1_raw": table["all"]["raw"], f"{on}/rank1_frontalized": table["all"]["frontalized"],
+                                    **{f"{on}/rank1_frontalized_yaw{k:+d}": v["frontalized"] for k, v in table.items() if k != "all"}})
+            tracker.log_table(self.step, f"{on}/rank1_by_yaw", ["yaw", "raw", "frontalized"],
                               [[str(k), v["raw"], v["frontalized"]] for k, v in table.items()])
             (self.run_dir / "eval").mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.run_dir / "eval" / f"rank1_step_{self.step:08d}.json", json.dumps(table, indent=1))
-            if mean_front > self.best:
+            atomic_write_text(self.run_dir / "eval" / f"rank1_{on}_step_{self.step:08d}.json", json.dumps(table, indent=1))
+            if self.val_subjects and mean_front > self.best:
                 self.best, improved = mean_front, True
         if self.info.active:  # every rank must agree on whether a best checkpoint is written
             flag = torch.tensor([int(improved)])
