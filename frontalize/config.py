@@ -37,6 +37,7 @@ class ModelConfig:
     encoder_weights: Optional[str] = None  # local VGG-Face checkpoint
     freeze_encoder: bool = False
     mirror_fusion: bool = False
+    input_bridge: bool = False  # the input image joins the full-size decoder block (generator.py)
     discriminators: str = "scales"  # scales | regions | regions+scales
     d_width: int = 64
     d_norm: str = "instance"  # instance | layer | none

@@ -237,3 +237,16 @@ def test_models_command_prints_the_five_region_critics(capsys):
     for name in ("critic whole", "critic eyes", "critic nose", "critic mouth", "critic face", "bottleneck"):
         assert name in out
     assert cli(["models", "--setting", "9_9"]) == 2
+
+
+@pytest.mark.parametrize("input_bridge", [False, True])
+def test_input_bridge_carries_the_picture_to_the_full_size_output(input_bridge):
+    torch.manual_seed(0)
+    g = Generator(64, width=0.125, input_bridge=input_bridge).eval()
+    a, b = torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, 3, 64, 64) * 2 - 1
+    fixed = g.encode(a)
+    g.encode = lambda x: fixed  # same encoder codes and bridges whatever the input
+    with torch.no_grad():
+        out_a, out_b = g(a), g(b)
+    assert torch.equal(out_a[0], out_b[0]) and torch.equal(out_a[1], out_b[1])  # coarse scales never see it
+    assert torch.equal(out_a[2], out_b[2]) != input_bridge

@@ -10,7 +10,7 @@ from frontalize.models.generator import Generator
 
 def build_generator(cfg: Config) -> Generator:
     m = cfg.model
-    return Generator(cfg.data.size, m.width, m.encoder_weights, m.freeze_encoder, m.mirror_fusion)
+    return Generator(cfg.data.size, m.width, m.encoder_weights, m.freeze_encoder, m.mirror_fusion, m.input_bridge)
 
 
 def build_critics(cfg: Config):

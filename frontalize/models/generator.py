@@ -62,12 +62,14 @@ class Generator(nn.Module):
         encoder_weights: str | None = None,
         freeze_encoder: bool = False,
         mirror_fusion: bool = False,
+        input_bridge: bool = False,
     ):
         super().__init__()
         if size % 32 or size < 64:
             raise ValueError(f"crop size must be a multiple of 32 and at least 64, got {size}")
         self.size = size
         self.mirror_fusion = mirror_fusion
+        self.input_bridge = input_bridge
         self.encoder = VGGFaceEncoder(width=width, weights=encoder_weights, frozen=freeze_encoder)
         self.encoder_pretrained = encoder_weights is not None
         code = self.encoder.code_dim
@@ -84,7 +86,9 @@ class Generator(nn.Module):
         self.join = nn.ModuleList([nn.Conv2d(cb, d(32), 1) for _ in range(3)])  # bottleneck into each scale
         self.dec4 = _conv_block(d(256) + e2 + d(32), d(128))
         self.dec2 = _conv_block(d(128) + e1 + d(32), d(64))
-        self.dec1 = _conv_block(d(64) + d(32), d(32))
+        # optional: the input picture itself joins the last block, so near-frontal inputs can keep their
+        # full-resolution detail (the VGG bridges start at S/2)
+        self.dec1 = _conv_block(d(64) + d(32) + (3 if input_bridge else 0), d(32))
         self.to_rgb = nn.ModuleList([nn.Conv2d(c, 3, 3, padding=1) for c in (d(128), d(64), d(32))])
         for m in (self.bottleneck, self.dec16, self.dec8, self.join, self.dec4, self.dec2, self.dec1, self.to_rgb):
             init_weights(m)
@@ -106,6 +110,8 @@ class Generator(nn.Module):
         for i, (block, bridge) in enumerate(((self.dec4, b4), (self.dec2, b2), (self.dec1, None))):
             h = _up(h)
             joined = self.join[i](F.interpolate(z, size=h.shape[-2:], mode="bilinear", align_corners=False))
+            if bridge is None:  # full size: no VGG bridge here
+                bridge = x if self.input_bridge else None
             h = block(torch.cat([h, joined] if bridge is None else [h, bridge, joined], 1))
             # skip-RGB (as in StyleGAN2): each scale adds detail to the upsampled picture of the scale below,
             # so the full-size output starts from what the coarse scales already learned
