@@ -75,6 +75,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # mixed precision on CUDA
     compile: bool = False
+    ema: float = 0.0  # decay of an exponential moving average of the generator (0: none); evaluated and shipped
     threads: int = 0  # CPU threads (0: torch's default)
     log_every: int = 50
     sample_every: int = 1000

@@ -1,4 +1,5 @@
 """GAN training: every named setting runs, crash + resume repeats the losses, 2-process torchrun, NaN stop."""
+import functools
 import json
 import os
 import signal
@@ -20,6 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _overrides(prepared: Path, runs: Path, steps: int, **extra) -> list[str]:
+    return _overrides_base(prepared, runs, steps, **extra)
+
+
+def _overrides_base(prepared: Path, runs: Path, steps: int, **extra) -> list[str]:
     base = {
         "data.prepared": str(prepared), "data.size": "64", "data.workers": "0", "model.width": "0.125",
         "model.d_width": "8", "train.batch_size": "2", "train.steps": str(steps), "train.runs_dir": str(runs),
@@ -104,6 +109,7 @@ def _run(args, env=None, **kw):
 def test_kill_9_then_resume_repeats_the_uninterrupted_losses(prepared_tiny, tmp_path):
     out, _ = prepared_tiny
     steps = 8
+    _overrides = functools.partial(_overrides_base, **{"train.ema": "0.9"})  # the average must resume too
     straight = _run(["--setting", "1_4", "--cpu", "--quiet", *_overrides(out, tmp_path / "a", steps)])
     assert straight.wait(timeout=300) == 0, straight.stdout.read()
     reference = {r["step"]: r for r in _metrics(_only_run(tmp_path / "a"))}
@@ -128,6 +134,9 @@ def test_kill_9_then_resume_repeats_the_uninterrupted_losses(prepared_tiny, tmp_
     for step in range(1, steps + 1):
         for key in ("generator_total", "critic_total", "l1", "gradient_penalty"):
             assert after[step][key] == pytest.approx(reference[step][key], rel=1e-5, abs=1e-6), (step, key)
+    ema_a = ckpt.load(ckpt.latest(_only_run(tmp_path / "a") / "checkpoints"))["generator_ema"]
+    ema_b = ckpt.load(ckpt.latest(run / "checkpoints"))["generator_ema"]
+    assert all(torch.allclose(ema_a[k], ema_b[k], rtol=1e-5, atol=1e-6) for k in ema_a)
 
 
 def _free_port() -> int:
@@ -249,3 +258,19 @@ def test_best_checkpoint_is_chosen_on_validation_never_on_test(prepared_tiny, tm
         assert [r["step"] for r in logged] == [1, 2]
         assert sorted(p.name for p in (run / "eval").iterdir()) == [f"rank1_{on}_step_0000000{i}.json" for i in (1, 2)]
         assert (run / "checkpoints" / "best.pt").exists() == bool(held)
+
+
+def test_shipped_generator_is_the_moving_average_of_the_trained_one(prepared_tiny, tmp_path):
+    from frontalize.inference.frontalizer import load_generator
+
+    out, _ = prepared_tiny
+    extra = {"train.ema": "0.5", "train.checkpoint_every": "1", "train.keep_last": "5"}
+    assert train_main(["--setting", "1_4", "--cpu", "--quiet", *_overrides(out, tmp_path, 2, **extra)]) == 0
+    run = _only_run(tmp_path)
+    one, two = (ckpt.load(run / "checkpoints" / f"step_0000000{i}.pt") for i in (1, 2))
+    g1, g2 = one["generator"], two["generator"]
+    assert all(torch.equal(one["generator_ema"][k], g1[k]) for k in g1)  # the first update copies
+    assert all(torch.allclose(two["generator_ema"][k], 0.5 * g1[k] + 0.5 * g2[k], atol=1e-6) for k in g1)
+    assert any(not torch.equal(g1[k], g2[k]) for k in g1)  # the weights did move
+    shipped, _ = load_generator(run / "checkpoints" / "step_00000002.pt", torch.device("cpu"))
+    assert all(torch.equal(v, two["generator_ema"][k]) for k, v in shipped.state_dict().items())

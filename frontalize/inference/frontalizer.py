@@ -50,7 +50,8 @@ def load_generator(path: Path, device) -> tuple[torch.nn.Module, object]:
     cfg = from_yaml(state["config"])
     cfg.model.encoder_weights = None  # the checkpoint carries the trained encoder
     g = build_generator(cfg)
-    g.load_state_dict(state["generator"])
+    # the moving average of the weights where training kept one (train.ema): it is what was evaluated
+    g.load_state_dict(state.get("generator_ema", state["generator"]))
     return g.to(device).eval(), cfg
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from frontalize.config import Config, to_yaml
@@ -91,6 +92,9 @@ class Trainer:
         # torch.compile wraps the generator the phases call; state dicts come from the plain module
         self.phases = FrontalizationLoss(cfg.loss, torch.compile(self.G) if t.compile else self.G, self.D, self.identity)
         self.opt_g = _optimizer(cfg, [p for p in self.G.parameters() if p.requires_grad])
+        # the generator that is evaluated, sampled and shipped: an exponential moving average of the trained
+        # weights when train.ema > 0 (adversarial training makes single steps' identity swing widely)
+        self.G_ema = (AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(t.ema)) if t.ema > 0 else None)
         self.opt_d = _optimizer(cfg, self.D.parameters())
         self.use_amp = t.amp and device.type == "cuda"
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=self.use_amp)
@@ -101,9 +105,14 @@ class Trainer:
         self.samples = self._sample_rows()
 
     # ------------------------------------------------------------------ state
+    @property
+    def G_eval(self) -> torch.nn.Module:
+        return self.G_ema.module if self.G_ema is not None else self.G
+
     def state(self) -> dict:
+        ema = {"generator_ema": self.G_ema.module.state_dict()} if self.G_ema is not None else {}
         return {
-            "generator": ckpt.unwrap(self.G).state_dict(), "critics": ckpt.unwrap(self.D).state_dict(),
+            **ema, "generator": ckpt.unwrap(self.G).state_dict(), "critics": ckpt.unwrap(self.D).state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
             "step": self.step, "best": self.best, "rng": ckpt.rng_state(), "config": to_yaml(self.cfg),
@@ -112,6 +121,11 @@ class Trainer:
 
     def load_state(self, state: dict) -> None:
         self.G.load_state_dict(state["generator"])
+        if self.G_ema is not None:
+            if "generator_ema" not in state:
+                raise ValueError("train.ema is set but the checkpoint has no averaged generator: resume with train.ema=0")
+            self.G_ema.module.load_state_dict(state["generator_ema"])
+            self.G_ema.n_averaged.fill_(max(1, state["step"]))  # later updates average, never re-copy
         self.D.load_state_dict(state["critics"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
@@ -187,6 +201,8 @@ class Trainer:
                 g_loss, g_terms, _ = self.phases.generator_phase(profile, target if self.has_targets else None)
             ckpt.check_finite(self.step + 1, {**g_terms, "generator_total": g_loss})
             g_norm = self._update(g_loss, self.G, self.opt_g, self.scaler_g)
+            if self.G_ema is not None:
+                self.G_ema.update_parameters(self.G)
             self.step += 1
             images_since += profile.shape[0] * self.info.world * n_critic
             bar.update(1)
@@ -230,13 +246,14 @@ class Trainer:
         """input | outputs at S/4, S/2, S (upsized) | target, one row per yaw."""
         from frontalize.evaluation.identity import load_batch
 
-        self.G.eval()
+        G = self.G_eval
+        G.eval()
         prepared = Path(self.cfg.data.prepared)
         size = self.cfg.data.size
         rows = []
         for r in self.samples:
             x = load_batch(prepared, [r["crop_path"]], size, self.device)
-            outs = self.G(x)
+            outs = G(x)
             tiles = [x] + [torch.nn.functional.interpolate(o, size=(size, size), mode="nearest") for o in outs]
             tiles.append(load_batch(prepared, [r["target_path"]], size, self.device))
             rows.append(torch.cat(tiles, dim=3))
@@ -244,7 +261,7 @@ class Trainer:
         path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-        self.G.train()
+        G.train()
         return path
 
     def evaluate(self, tracker: Tracker) -> bool:
@@ -258,7 +275,7 @@ class Trainer:
             from frontalize.evaluation.identity import quick_rank1
 
             on = "val" if self.val_subjects else "test"
-            table = quick_rank1(self.G, self.cfg, validation_rows(self.rows) if self.val_subjects else self.rows, self.device)
+            table = quick_rank1(self.G_eval, self.cfg, validation_rows(self.rows) if self.val_subjects else self.rows, self.device)
             mean_front = float(np.mean([v["frontalized"] for k, v in table.items() if k != "all"]))
             tracker.log(self.step, {f"{on}/rank1_raw": table["all"]["raw"], f"{on}/rank1_frontalized": table["all"]["frontalized"],
                                     **{f"{on}/rank1_frontalized_yaw{k:+d}": v["frontalized"] for k, v in table.items() if k != "all"}})
