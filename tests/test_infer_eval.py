@@ -21,7 +21,7 @@ def tiny_gan(prepared_tiny, tmp_path_factory):
     runs = tmp_path_factory.mktemp("gan_runs")
     overrides = [f"data.prepared={out}", "data.size=64", "data.workers=0", "model.width=0.125", "model.d_width=8",
                  "train.batch_size=2", "train.steps=2", f"train.runs_dir={runs}", "train.eval_every=1000",
-                 "loss.identity_features=vgg", "loss.recognizer=null", "wandb.mode=disabled"]
+                 "loss.identity_features=vgg", "loss.recognizer=null", "wandb.mode=disabled", "data.val_subjects=0"]
     assert train_main(["--setting", "1_3", "--cpu", "--quiet", *overrides]) == 0
     return ckpt.latest(next((runs / "gan").iterdir()) / "checkpoints")
 
