@@ -183,3 +183,29 @@ def test_eval_defaults_to_the_recognizer_the_generator_trained_with(tmp_path):
     assert training_recognizer(cfg) is None
     cfg.loss.identity_features, cfg.loss.recognizer = "vgg", str(rec)  # trained without one
     assert training_recognizer(cfg) is None
+
+
+def test_written_files_get_the_umask_mode_not_owner_only(tmp_path):
+    import os
+    import stat
+
+    import torch
+
+    from frontalize.training import checkpoint
+
+    old = os.umask(0o022)
+    try:
+        import importlib
+
+        import frontalize.utils.io as io_mod
+
+        importlib.reload(io_mod)  # the mode is read from the umask at import
+        io_mod.atomic_write_bytes(tmp_path / "a.png", b"x")
+        importlib.reload(checkpoint)
+        checkpoint.save(tmp_path / "c.pt", {"w": torch.zeros(1)})
+    finally:
+        os.umask(old)
+        importlib.reload(io_mod)
+        importlib.reload(checkpoint)
+    assert stat.S_IMODE((tmp_path / "a.png").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "c.pt").stat().st_mode) == 0o644

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from frontalize.utils.io import FILE_MODE
+
 CKPT = re.compile(r"^step_(\d{8})\.pt$")
 
 
@@ -45,6 +47,7 @@ def save(path: Path, state: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, FILE_MODE)
     os.close(fd)
     try:
         torch.save(state, tmp)
