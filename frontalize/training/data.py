@@ -65,6 +65,10 @@ def read_manifest(path: Path) -> list[dict]:
 TARGETS = ("same_flash", "mean_flash", "gallery_flash")
 
 
+def _recording_key(row: dict) -> tuple[str, str, str]:
+    return row["subject"], row["session"], row["recording"]
+
+
 class ProfilePairs(Dataset):
     """Training rows of a protocol that have a frontal target: (input, target) in [-1, 1]."""
 
@@ -80,22 +84,19 @@ class ProfilePairs(Dataset):
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}: {', '.join(TARGETS)}")
         self.target = target
-        if target == "gallery_flash":  # the frontal shot under the gallery's flash, per subject, session, recording
-            self.lit_frontal = {(r["subject"], r["session"], r["recording"]): r["crop_path"] for r in rows
-                                if r["camera"] == FRONTAL_CAMERA and int(r["flash"]) == DEFAULT_GALLERY_FLASH}
+        # the frontal camera's shots per (subject, session, recording), by flash: what the targets are made of
+        self.frontal: dict[tuple, dict[int, str]] = {}
+        for r in rows:
+            if r["camera"] == FRONTAL_CAMERA:
+                self.frontal.setdefault(_recording_key(r), {})[int(r["flash"])] = r["crop_path"]
+        if target == "gallery_flash":
             before = len(self.rows)
-            self.rows = [r for r in self.rows if (r["subject"], r["session"], r["recording"]) in self.lit_frontal]
+            self.rows = [r for r in self.rows if DEFAULT_GALLERY_FLASH in self.frontal.get(_recording_key(r), {})]
             if not self.rows:
                 raise ValueError(f"target=gallery_flash: no frontal image under flash {DEFAULT_GALLERY_FLASH:02d} in the training rows")
             if len(self.rows) < before:
                 print(f"target=gallery_flash: {before - len(self.rows)} of {before} training inputs have no frontal "
                       f"flash-{DEFAULT_GALLERY_FLASH:02d} shot in their recording and are left out")
-        if target == "mean_flash":  # the mean over flashes of the same subject, session, recording, frontal camera
-            groups: dict = {}
-            for r in rows:
-                if r["camera"] == "05_1":
-                    groups.setdefault((r["subject"], r["session"], r["recording"]), []).append(r["crop_path"])
-            self.flash_group = groups
 
     def __len__(self):
         return len(self.rows)
@@ -108,9 +109,9 @@ class ProfilePairs(Dataset):
         r = self.rows[index]
         src = self._image(r["crop_path"])
         if self.target == "gallery_flash":
-            tgt = self._image(self.lit_frontal[(r["subject"], r["session"], r["recording"])])
+            tgt = self._image(self.frontal[_recording_key(r)][DEFAULT_GALLERY_FLASH])
         elif self.target == "mean_flash":
-            paths = self.flash_group[(r["subject"], r["session"], r["recording"])]
+            paths = self.frontal[_recording_key(r)].values()
             tgt = np.mean([self._image(p).astype(np.float32) for p in paths], axis=0).round().astype(np.uint8)
         else:
             tgt = self._image(r["target_path"])

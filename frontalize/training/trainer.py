@@ -75,6 +75,8 @@ class Trainer:
         torch.manual_seed(t.seed)
         rows, self.val_subjects = hold_out_subjects(read_manifest(manifest_path(cfg)), cfg.data.val_subjects)
         self.rows = rows
+        # the periodic identity check's gallery and probes: validation subjects, else test probes (monitoring)
+        self.check_rows = validation_rows(rows) if self.val_subjects else rows
         augment = paired_augment(cfg.data.size, cfg.data.random_crop, cfg.data.mirror)
         prepared = Path(cfg.data.prepared)
         if cfg.data.profile_folder:
@@ -106,7 +108,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
     @property
-    def G_eval(self) -> torch.nn.Module:
+    def G_shipped(self) -> torch.nn.Module:
         return self.G_ema.module if self.G_ema is not None else self.G
 
     def state(self) -> dict:
@@ -246,7 +248,7 @@ class Trainer:
         """input | outputs at S/4, S/2, S (upsized) | target, one row per yaw."""
         from frontalize.evaluation.identity import load_batch
 
-        G = self.G_eval
+        G = self.G_shipped
         G.eval()
         prepared = Path(self.cfg.data.prepared)
         size = self.cfg.data.size
@@ -275,7 +277,7 @@ class Trainer:
             from frontalize.evaluation.identity import quick_rank1
 
             on = "val" if self.val_subjects else "test"
-            table = quick_rank1(self.G_eval, self.cfg, validation_rows(self.rows) if self.val_subjects else self.rows, self.device)
+            table = quick_rank1(self.G_shipped, self.cfg, self.check_rows, self.device)
             mean_front = float(np.mean([v["frontalized"] for k, v in table.items() if k != "all"]))
             tracker.log(self.step, {f"{on}/rank1_raw": table["all"]["raw"], f"{on}/rank1_frontalized": table["all"]["frontalized"],
                                     **{f"{on}/rank1_frontalized_yaw{k:+d}": v["frontalized"] for k, v in table.items() if k != "all"}})
