@@ -28,13 +28,23 @@ class DataConfig:
     val_subjects: int = 0  # training subjects held out to choose best.pt (training/validation.py); 0: none, as the papers
     random_crop: float = 0.9  # scale of the random crop (1.0: none)
     mirror: bool = True
+    colour: float = 0.0  # probability of a hue/saturation or brightness/contrast shift, the same on input and target
     workers: int = 2
+
+
+@dataclass
+class EncoderPretrainConfig:
+    """Identity pretraining of the encoder when no VGG-Face weights are given (training/encoder_pretraining.py)."""
+    steps: int = 0  # 0: none (the encoder starts from random weights)
+    batch_size: int = 32
+    lr: float = 3e-4
 
 
 @dataclass
 class ModelConfig:
     width: float = 1.0
     encoder_weights: Optional[str] = None  # local VGG-Face checkpoint
+    pretrain: EncoderPretrainConfig = field(default_factory=EncoderPretrainConfig)
     freeze_encoder: bool = False
     mirror_fusion: bool = False
     input_bridge: bool = False  # the input image joins the full-size decoder block (generator.py)

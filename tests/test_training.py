@@ -217,6 +217,25 @@ def test_training_targets_are_the_frontal_shots_they_name(target, prepared_tiny)
     assert len(flashes_seen) > 1  # inputs under other flashes are in, and all aim at their target's light
 
 
+def test_colour_augmentation_shifts_input_and_target_alike(prepared_tiny):
+    from frontalize.training.data import ProfilePairs, paired_augment, read_manifest
+
+    out, _ = prepared_tiny
+    rows = read_manifest(out / "manifests" / "setting1_64.csv")
+    plain = ProfilePairs(out, rows, 64, augment=None)
+    # a frontal row is its own target: any difference between the two would be an unpaired shift
+    i = next(i for i, r in enumerate(plain.rows) if r["camera"] == "05_1")
+    x0, t0, _ = plain[(i, 0)]
+    assert torch.equal(x0, t0)
+    coloured = ProfilePairs(out, rows, 64, augment=paired_augment(64, 1.0, False, colour=1.0))
+    shifted = 0
+    for seed in range(8):
+        x, t, _ = coloured[(i, seed)]
+        assert torch.equal(x, t)
+        shifted += (x - x0).abs().mean() > 0.01
+    assert shifted >= 6  # nearly every draw changes the colours (a few draws are close to the identity)
+
+
 def test_validation_subjects_are_held_out_of_training_and_test_is_untouched(prepared_tiny):
     from frontalize.training.data import FrontalFaces, ProfilePairs, read_manifest
     from frontalize.training.validation import hold_out_subjects, validation_rows
@@ -274,3 +293,32 @@ def test_shipped_generator_is_the_moving_average_of_the_trained_one(prepared_tin
     assert any(not torch.equal(g1[k], g2[k]) for k in g1)  # the weights did move
     shipped, _ = load_generator(run / "checkpoints" / "step_00000002.pt", torch.device("cpu"))
     assert all(torch.equal(v, two["generator_ema"][k]) for k, v in shipped.state_dict().items())
+
+
+def test_encoder_pretraining_learns_identity_and_the_generator_starts_from_it(prepared_tiny, tmp_path, capsys):
+    from frontalize.config import load_config
+    from frontalize.models.vgg import VGGFaceEncoder
+    from frontalize.training.distributed import DistInfo
+    from frontalize.training.trainer import PRETRAINED_ENCODER, Trainer
+
+    out, _ = prepared_tiny
+    extra = {"model.pretrain.steps": "40", "model.pretrain.batch_size": "8", "model.pretrain.lr": "1e-3"}
+    cfg = load_config("1_4", cpu=True, overrides=_overrides(out, tmp_path, 1, **extra))
+    run = tmp_path / "run"
+    trainer = Trainer(cfg, run, DistInfo(), torch.device("cpu"), progress=False)
+    summary = json.loads((run / PRETRAINED_ENCODER).with_suffix(".json").read_text())
+    assert summary["steps"] == 40 and summary["subjects"] == len({r["subject"] for r in trainer.rows if r["split"] == "train"})
+    assert summary["loss_last_tenth"] < 0.7 * summary["loss_first_tenth"]  # it learned to tell the subjects apart
+    assert summary["train_accuracy_last_tenth"] > summary["train_accuracy_first_tenth"]
+    assert "encoder pretrained on" in capsys.readouterr().out
+    pretrained = VGGFaceEncoder(width=cfg.model.width, weights=run / PRETRAINED_ENCODER).state_dict()
+    assert all(torch.equal(v, pretrained[k]) for k, v in trainer.G.encoder.state_dict().items())
+    random_init = Trainer(load_config("1_4", cpu=True, overrides=_overrides(out, tmp_path, 1)), tmp_path / "plain",
+                          DistInfo(), torch.device("cpu"), progress=False)
+    assert not torch.equal(random_init.G.encoder.fc7.weight, trainer.G.encoder.fc7.weight)
+    # a resumed run reuses the file instead of pretraining again
+    stamp = (run / PRETRAINED_ENCODER).stat().st_mtime_ns
+    again = Trainer(cfg, run, DistInfo(), torch.device("cpu"), progress=False)
+    assert (run / PRETRAINED_ENCODER).stat().st_mtime_ns == stamp
+    assert torch.equal(again.G.encoder.fc7.weight, trainer.G.encoder.fc7.weight)
+    assert "encoder pretrained on" not in capsys.readouterr().out

@@ -57,6 +57,15 @@ def ensure_prepared(cfg: Config, workers: int) -> None:
     prepare(PrepConfig(root=Path(root), out=Path(cfg.data.prepared), size=cfg.data.size, workers=workers))
 
 
+def encoder_origin(cfg) -> str:
+    if cfg.model.encoder_weights:
+        return f"VGG-Face weights from {cfg.model.encoder_weights}"
+    if cfg.model.pretrain.steps > 0:
+        return f"identity-pretrained on the training subjects ({cfg.model.pretrain.steps} steps, model.pretrain)"
+    return ("random initialisation (no VGG-Face weights; set model.encoder_weights=PATH to load them, "
+            "or model.pretrain.steps=N to pretrain it on the training subjects)")
+
+
 def checkpoint_choice(val_subjects: set[int]) -> str:
     if not val_subjects:
         return "no validation subjects: best.pt is not chosen (the periodic check on test probes only monitors)"
@@ -146,9 +155,7 @@ def run(args: argparse.Namespace) -> int:
                           config_dict(cfg), cfg.wandb.init_timeout, run_id=trainer.wandb_id, enabled=info.is_main)
         trainer.wandb_id = tracker.run_id
         if info.is_main:
-            weights = cfg.model.encoder_weights
-            print(f"encoder: VGG-Face weights from {weights}" if weights else
-                  "encoder: random initialisation (no VGG-Face weights; set model.encoder_weights=PATH to load them)")
+            print(f"encoder: {encoder_origin(cfg)}")
             print(f"{cfg.setting}: {cfg.data.protocol} at {cfg.data.size}px on {device} x{info.world}, "
                   f"{len(trainer.inputs)} training inputs; {checkpoint_choice(trainer.val_subjects)}; {trainer.identity_note}; "
                   f"run folder {run_dir} "

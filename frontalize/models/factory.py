@@ -8,9 +8,11 @@ from frontalize.models.discriminators import build_discriminators
 from frontalize.models.generator import Generator
 
 
-def build_generator(cfg: Config) -> Generator:
+def build_generator(cfg: Config, encoder_weights: str | None = None) -> Generator:
+    """``encoder_weights`` (a pretrained encoder written by this run) wins over ``model.encoder_weights``."""
     m = cfg.model
-    return Generator(cfg.data.size, m.width, m.encoder_weights, m.freeze_encoder, m.mirror_fusion, m.input_bridge)
+    weights = encoder_weights or m.encoder_weights
+    return Generator(cfg.data.size, m.width, weights, m.freeze_encoder, m.mirror_fusion, m.input_bridge)
 
 
 def build_critics(cfg: Config):

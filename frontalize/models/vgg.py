@@ -17,10 +17,13 @@ configurations; pretrained weights need ``width=1``.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from frontalize.utils.io import atomic_write_bytes
 
 BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 CONV_NAMES = [f"conv{b + 1}_{i + 1}" for b, (_, n) in enumerate(BLOCKS) for i in range(n)]
@@ -89,12 +92,19 @@ class VGGFaceEncoder(nn.Module):
                 f"VGG-Face weights not found at {path}. Pass the path of a converted checkpoint "
                 "(vgg_face_dag.pth or a torchvision-layout VGG-16), or leave it unset to train from random weights."
             )
-        if self.width != 1.0:
-            raise ValueError("pretrained VGG-Face weights need width=1.0")
         state = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
-        self.load_state_dict(vgg_face_key_map(state), strict=True)
+        ours = vgg_face_key_map(state)
+        expected = self.state_dict()
+        wrong = [k for k, v in ours.items() if k in expected and v.shape != expected[k].shape]
+        if wrong:
+            raise ValueError(
+                f"{path} does not fit a width-{self.width:g} encoder ({wrong[0]}: {tuple(ours[wrong[0]].shape)} vs "
+                f"{tuple(expected[wrong[0]].shape)}): VGG-Face weights need model.width=1, weights from "
+                "identity pretraining need the width they were trained at"
+            )
+        self.load_state_dict(ours, strict=True)
 
 
 def vgg_face_key_map(state: dict) -> dict:
@@ -115,6 +125,24 @@ def vgg_face_key_map(state: dict) -> dict:
             w = state[f"{src}.{p}"]
             ours[f"{fc}.{p}"] = w.reshape(w.shape[0], -1) if p == "weight" else w  # some dumps keep fc6 as a 7x7 conv
     return ours
+
+
+def vgg_face_dag_state(encoder: VGGFaceEncoder) -> dict:
+    """Our module's weights under the "dag" layout's keys (the inverse of ``vgg_face_key_map``)."""
+    out = {}
+    for name, conv in encoder.conv_layers().items():
+        out[f"{name}.weight"], out[f"{name}.bias"] = conv.weight.detach().cpu().clone(), conv.bias.detach().cpu().clone()
+    for fc in ("fc6", "fc7"):
+        layer = getattr(encoder, fc)
+        out[f"{fc}.weight"], out[f"{fc}.bias"] = layer.weight.detach().cpu().clone(), layer.bias.detach().cpu().clone()
+    return out
+
+
+def save_vgg_face_dag(encoder: VGGFaceEncoder, path: str | Path) -> None:
+    """Write an encoder as a dag-layout checkpoint, atomically: ``model.encoder_weights`` loads it."""
+    buffer = io.BytesIO()
+    torch.save(vgg_face_dag_state(encoder), buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue())
 
 
 def _init_normal(module: nn.Module, std: float = 0.02) -> None:  # used by the decoder and the critics

@@ -25,12 +25,14 @@ from frontalize.data.protocols import DEFAULT_GALLERY_FLASH
 from frontalize.recognition.data import IMAGE_SUFFIXES, read_rgb, to_tensor
 
 
-def paired_augment(size: int, crop_scale: float, mirror: bool) -> A.Compose:
+def paired_augment(size: int, crop_scale: float, mirror: bool, colour: float = 0.0) -> A.Compose:
     ops = []
     if mirror:
         ops.append(A.HorizontalFlip(p=0.5))
     if crop_scale < 1.0:
         ops.append(A.RandomResizedCrop(size=(size, size), scale=(crop_scale**2, 1.0), ratio=(1.0, 1.0), p=1.0))
+    if colour > 0:  # the same shift on input and target: more varied faces to learn from, pairs still consistent
+        ops.append(A.OneOf([A.HueSaturationValue(12, 20, 0, p=1.0), A.RandomBrightnessContrast(0.2, 0.2, p=1.0)], p=colour))
     return A.Compose(ops, additional_targets={"target": "image"})
 
 

@@ -49,6 +49,11 @@ def teardown(info: DistInfo) -> None:
         dist.destroy_process_group()
 
 
+def barrier(info: DistInfo) -> None:
+    if info.active:
+        dist.barrier()
+
+
 def broadcast_parameters(module: torch.nn.Module, info: DistInfo) -> None:
     if info.active:
         for t in list(module.parameters()) + list(module.buffers()):

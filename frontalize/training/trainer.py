@@ -26,11 +26,15 @@ from frontalize.models.factory import build_critics, build_generator
 from frontalize.models.vgg import VGGFaceEncoder
 from frontalize.training import checkpoint as ckpt
 from frontalize.training import distributed as ddp
+from frontalize.training.encoder_pretraining import pretrain_encoder
 from frontalize.training.data import FrontalFaces, ProfileFolder, ProfilePairs, StepBatches, paired_augment, read_manifest
 from frontalize.training.phases import FrontalizationLoss
 from frontalize.training.tracking import Tracker
 from frontalize.training.validation import hold_out_subjects, validation_rows
 from frontalize.utils.io import atomic_write_text
+
+
+PRETRAINED_ENCODER = "encoder_pretrained.pth"  # in the run folder, VGG-Face dag layout
 
 
 def manifest_path(cfg: Config) -> Path:
@@ -77,7 +81,7 @@ class Trainer:
         self.rows = rows
         # the periodic identity check's gallery and probes: validation subjects, else test probes (monitoring)
         self.check_rows = validation_rows(rows) if self.val_subjects else rows
-        augment = paired_augment(cfg.data.size, cfg.data.random_crop, cfg.data.mirror)
+        augment = paired_augment(cfg.data.size, cfg.data.random_crop, cfg.data.mirror, cfg.data.colour)
         prepared = Path(cfg.data.prepared)
         if cfg.data.profile_folder:
             self.inputs = ProfileFolder(Path(cfg.data.profile_folder), cfg.data.size, augment)
@@ -86,7 +90,7 @@ class Trainer:
             self.inputs = ProfilePairs(prepared, rows, cfg.data.size, augment, cfg.data.target, cfg.data.max_train_yaw)
             self.has_targets = True
         self.frontals = FrontalFaces(prepared, rows, cfg.data.size, augment)
-        self.G = build_generator(cfg).to(device)
+        self.G = build_generator(cfg, self._pretrained_encoder()).to(device)
         self.D = build_critics(cfg).to(device)
         ddp.broadcast_parameters(self.G, info)
         ddp.broadcast_parameters(self.D, info)
@@ -105,6 +109,21 @@ class Trainer:
         self.best = -math.inf
         self.wandb_id = None
         self.samples = self._sample_rows()
+
+    def _pretrained_encoder(self) -> str | None:
+        """This run's identity-pretrained encoder (model.pretrain): trained once, reused when the run resumes."""
+        cfg = self.cfg
+        if cfg.model.encoder_weights or cfg.model.pretrain.steps <= 0:
+            return None
+        path = self.run_dir / PRETRAINED_ENCODER
+        if not path.exists() and self.info.is_main:
+            summary = pretrain_encoder(cfg, self.rows, path, self.device, self.progress)
+            print(f"encoder pretrained on {summary['subjects']} training subjects ({summary['images']} images, "
+                  f"{summary['steps']} steps, {summary['seconds']:.0f} s): training accuracy "
+                  f"{summary['train_accuracy_first_tenth']:.2f} -> {summary['train_accuracy_last_tenth']:.2f}")
+        ddp.barrier(self.info)
+        torch.manual_seed(cfg.train.seed)  # what follows does not depend on how long pretraining ran
+        return str(path)
 
     # ------------------------------------------------------------------ state
     @property
