@@ -100,7 +100,7 @@ def pretrain_encoder(cfg: Config, rows: list[dict], out: Path, device: torch.dev
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         sched.step()
-        history.append((float(loss), int(correct) / len(y)))
+        history.append((loss.item(), int(correct) / len(y)))
         bar.set_postfix(loss=f"{history[-1][0]:.2f}", acc=f"{history[-1][1]:.2f}")
     save_vgg_face_dag(model.encoder, out)
     tenth = max(1, len(history) // 10)
