@@ -1,4 +1,4 @@
-"""Data for GAN training: profile inputs with frontal targets, and unpaired real frontal faces.
+"""Data for GAN training: profile inputs with frontal targets, unpaired real frontal faces, subject-labelled images.
 
 Batches are a pure function of (seed, step): ``StepBatches`` draws the indices of step k from a
 permutation seeded by (seed, epoch) and hands each sample its own augmentation seed.  A run resumed
@@ -149,6 +149,20 @@ class FrontalFaces(_ImageList):
 
     def __getitem__(self, item):
         return self.load(item)
+
+
+class SubjectImages(_ImageList):
+    """Every training-split crop of a manifest (all poses, lights, expressions), labelled by subject."""
+
+    def __init__(self, prepared: Path, rows: list[dict], size: int, augment: A.Compose | None):
+        rows = [r for r in rows if r["split"] == "train"]
+        super().__init__([Path(prepared) / r["crop_path"] for r in rows], size, augment,
+                         "no training images to pretrain the encoder on")
+        self.class_of = {s: i for i, s in enumerate(sorted({int(r["subject"]) for r in rows}))}
+        self.labels = [self.class_of[int(r["subject"])] for r in rows]
+
+    def __getitem__(self, item):
+        return self.load(item), self.labels[item[0]]
 
 
 class ProfileFolder(_ImageList):

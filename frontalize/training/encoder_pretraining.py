@@ -25,7 +25,7 @@ from tqdm import tqdm
 from frontalize.config import Config
 from frontalize.models.vgg import VGGFaceEncoder, save_vgg_face_dag
 from frontalize.recognition.margin import CombinedMarginHead, preset
-from frontalize.training.data import StepBatches, _ImageList
+from frontalize.training.data import StepBatches, SubjectImages
 from frontalize.utils.io import atomic_write_text
 
 EMBEDDING = 256
@@ -39,20 +39,6 @@ def identity_augment() -> A.Compose:
         A.RandomBrightnessContrast(0.25, 0.25, p=0.7),
         A.Affine(scale=(0.93, 1.07), translate_percent=(-0.04, 0.04), rotate=(-6, 6), p=0.7),
     ], additional_targets={"target": "image"})
-
-
-class SubjectImages(_ImageList):
-    """Every training-split crop of a manifest (all poses, lights, expressions), labelled by subject."""
-
-    def __init__(self, prepared: Path, rows: list[dict], size: int, augment: A.Compose | None):
-        rows = [r for r in rows if r["split"] == "train"]
-        super().__init__([Path(prepared) / r["crop_path"] for r in rows], size, augment,
-                         "no training images to pretrain the encoder on")
-        self.class_of = {s: i for i, s in enumerate(sorted({int(r["subject"]) for r in rows}))}
-        self.labels = [self.class_of[int(r["subject"])] for r in rows]
-
-    def __getitem__(self, item):
-        return self.load(item), self.labels[item[0]]
 
 
 class IdentityClassifier(nn.Module):
