@@ -208,11 +208,11 @@ def test_vgg_face_weights_load_from_both_layouts(tmp_path, layout):
 
 
 def test_an_encoder_saved_in_the_dag_layout_loads_back_at_its_width_only(tmp_path):
-    from frontalize.models.vgg import save_vgg_face_dag
+    from frontalize.models.vgg import vgg_face_dag_state
 
     torch.manual_seed(3)
     trained = VGGFaceEncoder(width=0.125)
-    save_vgg_face_dag(trained, tmp_path / "enc.pth")
+    torch.save(vgg_face_dag_state(trained), tmp_path / "enc.pth")
     loaded = VGGFaceEncoder(width=0.125, weights=tmp_path / "enc.pth")
     assert all(torch.equal(v, trained.state_dict()[k]) for k, v in loaded.state_dict().items())
     assert "conv1_1.weight" in torch.load(tmp_path / "enc.pth", weights_only=True)  # the layout VGG-Face dumps use

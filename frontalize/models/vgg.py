@@ -13,17 +13,15 @@ Input: RGB in [-1, 1]; converted inside to VGG-Face's 0-255 RGB minus its mean.
 At inputs other than 224, conv5's map is adaptively average-pooled to 7x7
 (torchvision's convention), so fc6 keeps its 25088 inputs and pretrained fc6
 weights load at any input size.  ``width`` narrows every layer for CPU
-configurations; pretrained weights need ``width=1``.
+configurations; VGG-Face weights need ``width=1``, an encoder written at another width (identity
+pretraining, ``vgg_face_dag_state``) loads at that width.
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import torch
 from torch import nn
-
-from frontalize.utils.io import atomic_write_bytes
 
 BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 CONV_NAMES = [f"conv{b + 1}_{i + 1}" for b, (_, n) in enumerate(BLOCKS) for i in range(n)]
@@ -128,7 +126,8 @@ def vgg_face_key_map(state: dict) -> dict:
 
 
 def vgg_face_dag_state(encoder: VGGFaceEncoder) -> dict:
-    """Our module's weights under the "dag" layout's keys (the inverse of ``vgg_face_key_map``)."""
+    """Our module's weights under the "dag" layout's keys (the inverse of ``vgg_face_key_map``): saved, they
+    load through ``model.encoder_weights`` like a converted VGG-Face checkpoint."""
     out = {}
     for name, conv in encoder.conv_layers().items():
         out[f"{name}.weight"], out[f"{name}.bias"] = conv.weight.detach().cpu().clone(), conv.bias.detach().cpu().clone()
@@ -136,13 +135,6 @@ def vgg_face_dag_state(encoder: VGGFaceEncoder) -> dict:
         layer = getattr(encoder, fc)
         out[f"{fc}.weight"], out[f"{fc}.bias"] = layer.weight.detach().cpu().clone(), layer.bias.detach().cpu().clone()
     return out
-
-
-def save_vgg_face_dag(encoder: VGGFaceEncoder, path: str | Path) -> None:
-    """Write an encoder as a dag-layout checkpoint, atomically: ``model.encoder_weights`` loads it."""
-    buffer = io.BytesIO()
-    torch.save(vgg_face_dag_state(encoder), buffer)
-    atomic_write_bytes(Path(path), buffer.getvalue())
 
 
 def _init_normal(module: nn.Module, std: float = 0.02) -> None:  # used by the decoder and the critics

@@ -144,7 +144,7 @@ class FrontalFaces(_ImageList):
     """Real frontal faces for the critics: training-split frontal crops, drawn independently of the inputs."""
 
     def __init__(self, prepared: Path, rows: list[dict], size: int, augment: A.Compose | None):
-        crops = sorted({r["crop_path"] for r in rows if r["split"] == "train" and r["camera"] == "05_1"})
+        crops = sorted({r["crop_path"] for r in rows if r["split"] == "train" and r["camera"] == FRONTAL_CAMERA})
         super().__init__([Path(prepared) / c for c in crops], size, augment, "no frontal training images in the manifest")
 
     def __getitem__(self, item):

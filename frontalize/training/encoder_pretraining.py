@@ -23,8 +23,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from frontalize.config import Config
-from frontalize.models.vgg import VGGFaceEncoder, save_vgg_face_dag
+from frontalize.models.vgg import VGGFaceEncoder, vgg_face_dag_state
+from frontalize.recognition.data import default_augment
 from frontalize.recognition.margin import CombinedMarginHead, preset
+from frontalize.training import checkpoint as ckpt
 from frontalize.training.data import StepBatches, SubjectImages
 from frontalize.utils.io import atomic_write_text
 
@@ -33,12 +35,8 @@ MARGIN_SCALE = 32.0  # as the SynthPIE recognizer: an easier start on a few doze
 
 
 def identity_augment() -> A.Compose:
-    """Mirror, light and small geometric jitter (the recognizer's, without degradation)."""
-    return A.Compose([
-        A.HorizontalFlip(p=0.5),
-        A.RandomBrightnessContrast(0.25, 0.25, p=0.7),
-        A.Affine(scale=(0.93, 1.07), translate_percent=(-0.04, 0.04), rotate=(-6, 6), p=0.7),
-    ], additional_targets={"target": "image"})
+    """The recognizer's augmentation (mirror, light, small geometric jitter), taking the image lists' target key."""
+    return A.Compose(default_augment().transforms, additional_targets={"target": "image"})
 
 
 class IdentityClassifier(nn.Module):
@@ -88,7 +86,7 @@ def pretrain_encoder(cfg: Config, rows: list[dict], out: Path, device: torch.dev
         sched.step()
         history.append((loss.item(), int(correct) / len(y)))
         bar.set_postfix(loss=f"{history[-1][0]:.2f}", acc=f"{history[-1][1]:.2f}")
-    save_vgg_face_dag(model.encoder, out)
+    ckpt.save(out, vgg_face_dag_state(model.encoder))
     tenth = max(1, len(history) // 10)
     mean = lambda part, k: sum(h[k] for h in part) / len(part)  # noqa: E731
     summary = {

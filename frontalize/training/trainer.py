@@ -26,8 +26,8 @@ from frontalize.models.factory import build_critics, build_generator
 from frontalize.models.vgg import VGGFaceEncoder
 from frontalize.training import checkpoint as ckpt
 from frontalize.training import distributed as ddp
-from frontalize.training.encoder_pretraining import pretrain_encoder
 from frontalize.training.data import FrontalFaces, ProfileFolder, ProfilePairs, StepBatches, paired_augment, read_manifest
+from frontalize.training.encoder_pretraining import pretrain_encoder
 from frontalize.training.phases import FrontalizationLoss
 from frontalize.training.tracking import Tracker
 from frontalize.training.validation import hold_out_subjects, validation_rows
