@@ -3,6 +3,8 @@
 Resolution order (later wins): the defaults below (the notes' default model),
 ``configs/<setting>.yaml``, ``configs/cpu.yaml`` when asked for the CPU
 configuration, then command-line ``key=value`` pairs (``loss.l1=10``).
+A setting file may start from another one: ``inherit: setting1_4`` (the
+session01 settings are the setting1 ones on another protocol).
 OmegaConf does the merging and type checks, and loads YAML safely.
 """
 from __future__ import annotations
@@ -126,13 +128,26 @@ def setting_name(name: str) -> str:
     return name if name.startswith(("setting", "session")) else f"setting{name}"
 
 
+def setting_layers(name: str, config_dir: Path = CONFIG_DIR) -> list:
+    """The YAML layers of a named setting, the one it inherits from first."""
+    layers, seen = [], []
+    while name is not None:
+        path = config_dir / f"{name}.yaml"
+        if name in seen or not path.exists():
+            raise ConfigError(f"{seen[-1]}.yaml inherits from {name!r}, " + ("a cycle" if name in seen else "which does not exist"))
+        seen.append(name)
+        layer = OmegaConf.load(path)
+        name = layer.pop("inherit", None)
+        layers.insert(0, layer)
+    return layers
+
+
 def load_config(setting: str, cpu: bool = False, overrides: list[str] | None = None, config_dir: Path = CONFIG_DIR) -> Config:
     name = setting_name(setting)
-    path = config_dir / f"{name}.yaml"
-    if not path.exists():
+    if not (config_dir / f"{name}.yaml").exists():
         raise ConfigError(f"unknown setting {setting!r}; known: {', '.join(known_settings(config_dir))}")
     cfg = OmegaConf.structured(Config)
-    layers = [OmegaConf.load(path)]
+    layers = setting_layers(name, config_dir)
     if cpu:
         layers.append(OmegaConf.load(config_dir / "cpu.yaml"))
     try:

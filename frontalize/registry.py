@@ -25,6 +25,3 @@ class Registry:
 
     def __contains__(self, name: str) -> bool:
         return name in self._items
-
-    def names(self) -> list[str]:
-        return sorted(self._items)

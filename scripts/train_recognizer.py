@@ -4,7 +4,7 @@ import os
 import sys
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-from frontalize.recognition.train import main  # noqa: E402
+from frontalize.cli.train_recognizer import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

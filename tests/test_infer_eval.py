@@ -12,7 +12,7 @@ from PIL import Image
 from frontalize.cli.main import main as cli
 from frontalize.cli.train import main as train_main
 from frontalize.recognition.iresnet import get_backbone
-from frontalize.training import checkpoint as ckpt
+from frontalize.runs import checkpoint as ckpt
 
 
 @pytest.fixture(scope="module")
@@ -100,28 +100,72 @@ def test_infer_default_output_folder_is_new_and_beside_the_inputs(tiny_gan, phot
     assert (folder.parent / "frontalized-2" / "plain_frontal.png").exists()
 
 
+def _crops(out: Path, paths: list[str]):
+    """Crops as a [-1, 1] batch, read here without the library's loaders."""
+    import torch
+
+    return torch.stack([torch.from_numpy(cv2.cvtColor(cv2.imread(str(out / p)), cv2.COLOR_BGR2RGB)).permute(2, 0, 1).float()
+                        / 127.5 - 1 for p in paths])
+
+
+def _hand_rank1(recognizer, rows: list[dict], out: Path, probes: list[dict], transform=lambda x: x) -> float:
+    """Rank-1 by hand: one gallery (setting1 has one recording), nearest gallery embedding by cosine."""
+    gallery = [r for r in rows if r["role"] == "gallery"]
+    g = recognizer.embed(_crops(out, [r["crop_path"] for r in gallery]))
+    p = recognizer.embed(transform(_crops(out, [r["crop_path"] for r in probes])))
+    predicted = [gallery[i]["subject"] for i in (p @ g.T).argmax(1).tolist()]
+    return float(np.mean([a == r["subject"] for a, r in zip(predicted, probes)]))
+
+
+def _uint8(t) -> np.ndarray:
+    return ((t.permute(1, 2, 0).detach().numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8)
+
+
 def test_eval_writes_the_report(tiny_gan, prepared_tiny, tmp_path, capsys):
+    import torch
+    from skimage.metrics import peak_signal_noise_ratio
+
+    from frontalize.data.template import region_boxes
+    from frontalize.inference.frontalizer import load_generator
+    from frontalize.recognition.recognizer import Recognizer
+
     out, _ = prepared_tiny
     rec = tmp_path / "recognizer.pt"
+    torch.manual_seed(5)
     ckpt.save(rec, {"backbone": get_backbone("tiny").state_dict(),
                     "backbone_config": json.dumps({"arch": "tiny", "width": 1.0, "embedding": 512})})
     report = tmp_path / "report"
     # the same recognizer as the "all-pose competitor": its raw rank-1 must repeat the raw row exactly
     assert cli(["eval", "--checkpoint", str(tiny_gan), "--recognizer", str(rec), "--protocol", "setting1",
-                "--prepared", str(out), "--out", str(report), "--competitor-recognizer", str(rec)]) == 0
+                "--prepared", str(out), "--out", str(report), "--competitor-recognizer", str(rec), "--quiet"]) == 0
     for name in ("rank1_setting1.md", "rank1_setting1.csv", "rank1_setting1.png", "samples_setting1.png", "report_setting1.json"):
         assert (report / name).exists(), name
     with open(out / "manifests" / "setting1_64.csv", newline="") as f:
-        probes = [r for r in csv.DictReader(f) if r["role"] == "probe"]
+        rows = list(csv.DictReader(f))
+    probes = [r for r in rows if r["role"] == "probe"]
     table = json.loads((report / "report_setting1.json").read_text())["table"]
+    recognizer, (generator, _) = Recognizer.load(rec), load_generator(tiny_gan, torch.device("cpu"))
+    x0, y0, x1, y1 = region_boxes(64)["face"]
     for yaw in (-45, -15, 0, 15, 45):
-        assert table[str(yaw)]["probes"] == sum(int(r["yaw"]) == yaw for r in probes)
-        assert all(0.0 <= table[str(yaw)][k] <= 1.0 for k in ("raw", "frontalized", "fused"))
+        at_yaw = [r for r in probes if int(r["yaw"]) == yaw]
+        assert table[str(yaw)]["probes"] == len(at_yaw)
+        assert table[str(yaw)]["raw"] == pytest.approx(_hand_rank1(recognizer, rows, out, at_yaw))
+        with torch.no_grad():
+            front = _hand_rank1(recognizer, rows, out, at_yaw, lambda x: generator(x)[-1])
+            assert table[str(yaw)]["frontalized"] == pytest.approx(front)
+            outputs = generator(_crops(out, [r["crop_path"] for r in at_yaw]))[-1]
+        targets = _crops(out, [r["target_path"] for r in at_yaw])
+        psnr = np.mean([peak_signal_noise_ratio(_uint8(t)[y0:y1, x0:x1], _uint8(o)[y0:y1, x0:x1], data_range=255)
+                        for o, t in zip(outputs, targets)])
+        assert table[str(yaw)]["psnr"] == pytest.approx(psnr, rel=1e-6)
         assert table[str(yaw)]["raw_all_pose"] == table[str(yaw)]["raw"]
-        assert table[str(yaw)]["psnr"] > 0 and -1 <= table[str(yaw)]["ssim"] <= 1
+        assert 0.0 <= table[str(yaw)]["fused"] <= 1.0
     assert table["all"]["probes"] == len(probes)
+    assert table["all"]["raw"] == pytest.approx(np.mean([table[str(y)]["raw"] * table[str(y)]["probes"]
+                                                          for y in (-45, -15, 0, 15, 45)]) * 5 / len(probes))
     md = (report / "rank1_setting1.md").read_text()
     assert "rank-1 frontalized (%)" in md and "rank-1 raw+frontalized fusion (%)" in md and "all-pose recognizer" in md and "| +45° |" in md
+    assert f"| rank-1 raw (%) | {100 * table['-45']['raw']:.1f} |" in md
     chart = cv2.imread(str(report / "rank1_setting1.png"))
     assert chart is not None and chart.shape[0] > 100
 
@@ -129,32 +173,48 @@ def test_eval_writes_the_report(tiny_gan, prepared_tiny, tmp_path, capsys):
 def test_periodic_check_is_the_report_on_a_fixed_probe_subsample(tiny_gan, prepared_tiny, tmp_path):
     import torch
 
-    from frontalize.evaluation.identity import quick_rank1
+    from frontalize.data.manifest import read_manifest
+    from frontalize.evaluation.identification import subsample_probes
     from frontalize.inference.frontalizer import load_generator
-    from frontalize.training.data import read_manifest
+    from frontalize.recognition.recognizer import Recognizer
+    from frontalize.training.trainer import periodic_identity_check
 
     out, _ = prepared_tiny
     rec = tmp_path / "recognizer.pt"
+    torch.manual_seed(6)
     ckpt.save(rec, {"backbone": get_backbone("tiny").state_dict(),
                     "backbone_config": json.dumps({"arch": "tiny", "width": 1.0, "embedding": 512})})
     generator, cfg = load_generator(tiny_gan, torch.device("cpu"))
     generator.train()
-    cfg.data.prepared, cfg.loss.recognizer = str(out), str(rec)
-    rows = read_manifest(out / "manifests" / "setting1_64.csv")
-    table = quick_rank1(generator, cfg, rows, torch.device("cpu"), per_yaw=3)
+    recognizer = Recognizer.load(rec)
+    manifest = read_manifest(out, "setting1", 64)
+    rows = manifest.rows
+
+    def check():
+        return periodic_identity_check(generator, recognizer, rows, out, 64, torch.device("cpu"), manifest.gallery_flash,
+                                       per_yaw=3)
+
+    table = check()
     assert generator.training  # the check leaves the generator as it found it
     probes = {yaw: sum(r["role"] == "probe" and int(r["yaw"]) == yaw for r in rows) for yaw in (-45, -15, 0, 15, 45)}
     assert {k: v["probes"] for k, v in table.items() if k != "all"} == {y: min(3, n) for y, n in probes.items()}
     assert table["all"]["probes"] == sum(min(3, n) for n in probes.values())
-    assert all(0.0 <= v["raw"] <= 1.0 and 0.0 <= v["frontalized"] <= 1.0 for v in table.values())
-    assert quick_rank1(generator, cfg, rows, torch.device("cpu"), per_yaw=3) == table  # the subsample is fixed
+    chosen = subsample_probes([r for r in rows if r["role"] == "probe"], 3)
+    generator.eval()
+    with torch.no_grad():
+        for yaw in probes:
+            at_yaw = [r for r in chosen if int(r["yaw"]) == yaw]
+            assert table[yaw]["raw"] == pytest.approx(_hand_rank1(recognizer, rows, out, at_yaw))
+            assert table[yaw]["frontalized"] == pytest.approx(_hand_rank1(recognizer, rows, out, at_yaw, lambda x: generator(x)[-1]))
+    generator.train()
+    assert check() == table  # the subsample is fixed
 
 
 def test_fusion_decides_where_each_view_alone_is_wrong():
     import numpy as np
     import torch
 
-    from frontalize.evaluation.report import fuse_embeddings, rank1_hits
+    from frontalize.evaluation.identification import fuse_embeddings, rank1_hits
 
     gallery = torch.eye(3)  # subjects 10, 20, 30
     ids = np.array([10, 20, 30])
@@ -170,8 +230,8 @@ def test_fusion_decides_where_each_view_alone_is_wrong():
 
 
 def test_eval_defaults_to_the_recognizer_the_generator_trained_with(tmp_path):
-    from frontalize.cli.evaluate import training_recognizer
     from frontalize.config import Config
+    from frontalize.pipeline.evaluate import training_recognizer
 
     cfg = Config()
     rec = tmp_path / "000-shared" / "recognizer.pt"
@@ -191,21 +251,18 @@ def test_written_files_get_the_umask_mode_not_owner_only(tmp_path):
 
     import torch
 
-    from frontalize.training import checkpoint
+    from frontalize.runs import checkpoint
+    from frontalize.utils.io import atomic_write_bytes
 
     old = os.umask(0o022)
     try:
-        import importlib
-
-        import frontalize.utils.io as io_mod
-
-        importlib.reload(io_mod)  # the mode is read from the umask at import
-        io_mod.atomic_write_bytes(tmp_path / "a.png", b"x")
-        importlib.reload(checkpoint)
+        atomic_write_bytes(tmp_path / "a.png", b"x")
         checkpoint.save(tmp_path / "c.pt", {"w": torch.zeros(1)})
+        os.umask(0o077)  # the umask at the time of writing decides, as for any other file
+        atomic_write_bytes(tmp_path / "private.png", b"x")
     finally:
         os.umask(old)
-        importlib.reload(io_mod)
-        importlib.reload(checkpoint)
     assert stat.S_IMODE((tmp_path / "a.png").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "c.pt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "private.png").stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "c.pt", "private.png"]  # no temporary files left

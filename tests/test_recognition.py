@@ -8,7 +8,7 @@ import torch
 
 from frontalize.data.template import ARCFACE_112, template_points
 from frontalize.recognition import data as rdata
-from frontalize.recognition.evaluate import load_pairs_bin, rank1_by_pose, ten_fold_accuracy, verify_bin, write_pairs_bin
+from frontalize.recognition.verification import load_pairs_bin, ten_fold_accuracy, verify_bin, write_pairs_bin
 from frontalize.recognition.iresnet import get_backbone, load_backbone_weights
 from frontalize.recognition.margin import PRESETS, CombinedMarginHead, margin_target
 from frontalize.recognition.recognizer import Recognizer, template_to_arcface
@@ -130,15 +130,6 @@ def test_image_folder(tmp_path):
     assert len(ds) == 4 and ds.num_classes == 2 and ds[3][0].shape == (3, 112, 112) and ds[3][1] == 1
 
 
-def test_rank1_by_pose_counts_per_yaw():
-    gallery = torch.eye(3)
-    probes = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [1.0, 0, 0]])
-    table = rank1_by_pose(gallery, ["a", "b", "c"], probes, ["a", "b", "b", "c"], [0, 0, 45, 45])
-    assert table[0] == {"accuracy": 1.0, "probes": 2}
-    assert table[45] == {"accuracy": 0.0, "probes": 2}
-    assert table["all"]["accuracy"] == 0.5
-
-
 def test_ten_fold_accuracy_and_bin_protocol(tmp_path):
     issame = np.array([True, False] * 50)
     dist = np.where(issame, 0.5, 1.5)
@@ -173,7 +164,8 @@ def test_pair_file_loader_refuses_code(tmp_path):
 
 
 def test_recognizer_trains_resumes_and_reports_rank1(prepared_tiny, tmp_path):
-    from frontalize.recognition.train import load_recognizer_config, train
+    from frontalize.recognition.config import load_recognizer_config
+    from frontalize.recognition.train import train
 
     out, _ = prepared_tiny
     overrides = [f"data.prepared={out}", "data.size=64", "data.workers=0", "data.exclude_test_of=[setting1]",
@@ -217,3 +209,28 @@ def test_degrade_augmentation_softens_every_image_it_is_asked_to():
 
     assert ratios(1.0).max() < 0.15  # blur or area-downscale every time
     assert np.median(ratios(0.0)) > 0.25  # without it, only the affine's interpolation softens
+
+
+def test_two_runs_with_one_seed_train_the_same_recognizer(prepared_tiny, tmp_path):
+    """Augmentation runs in two loader workers: a sample's seed, not the worker's random state, decides it."""
+    from frontalize.recognition.config import load_recognizer_config
+    from frontalize.recognition.train import train
+
+    out, _ = prepared_tiny
+    common = [f"data.prepared={out}", "data.size=64", "data.workers=2", "data.exclude_test_of=[setting1]",
+              "data.degrade=0.5", "train.epochs=1", "train.batch_size=8", "wandb.mode=disabled", "eval.flip=false",
+              "eval.protocols=[setting1]"]
+    finals = [train(load_recognizer_config(None, [*common, f"train.runs_dir={tmp_path / name}"]), progress=False)
+              for name in ("a", "b")]
+    a, b = (ckpt_load(f)["backbone"] for f in finals)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    tables = [json.loads((f.parent / "eval.json").read_text())["rank1"] for f in finals]
+    assert tables[0] == tables[1] and set(tables[0]) == {"setting1"}
+    other = train(load_recognizer_config(None, [*common, "train.seed=1", f"train.runs_dir={tmp_path / 'c'}"]), progress=False)
+    assert not all(torch.equal(a[k], v) for k, v in ckpt_load(other)["backbone"].items())  # the seed does matter
+
+
+def ckpt_load(path):
+    from frontalize.runs import checkpoint
+
+    return checkpoint.load(path)

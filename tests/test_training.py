@@ -15,7 +15,7 @@ import torch
 
 from frontalize.cli.train import main as train_main
 from frontalize.config import known_settings
-from frontalize.training import checkpoint as ckpt
+from frontalize.runs import checkpoint as ckpt
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -192,10 +192,12 @@ def test_fresh_machine_prepares_trains_recognizer_and_gan(tmp_path, monkeypatch)
 def test_training_targets_are_the_frontal_shots_they_name(target, prepared_tiny):
     import numpy as np
 
-    from frontalize.training.data import ProfilePairs, load_square, read_manifest
+    from frontalize.data.images import load_square
+    from frontalize.data.manifest import read_manifest
+    from frontalize.training.data import ProfilePairs
 
     out, _ = prepared_tiny
-    rows = read_manifest(out / "manifests" / "setting1_64.csv")
+    rows = read_manifest(out, "setting1", 64).rows
     pairs = ProfilePairs(out, rows, 64, augment=None, target=target)
     frontal = {}
     for r in rows:
@@ -218,10 +220,11 @@ def test_training_targets_are_the_frontal_shots_they_name(target, prepared_tiny)
 
 
 def test_colour_augmentation_shifts_input_and_target_alike(prepared_tiny):
-    from frontalize.training.data import ProfilePairs, paired_augment, read_manifest
+    from frontalize.data.manifest import read_manifest
+    from frontalize.training.data import ProfilePairs, paired_augment
 
     out, _ = prepared_tiny
-    rows = read_manifest(out / "manifests" / "setting1_64.csv")
+    rows = read_manifest(out, "setting1", 64).rows
     plain = ProfilePairs(out, rows, 64, augment=None)
     # a frontal row is its own target: any difference between the two would be an unpaired shift
     i = next(i for i, r in enumerate(plain.rows) if r["camera"] == "05_1")
@@ -237,11 +240,12 @@ def test_colour_augmentation_shifts_input_and_target_alike(prepared_tiny):
 
 
 def test_validation_subjects_are_held_out_of_training_and_test_is_untouched(prepared_tiny):
-    from frontalize.training.data import FrontalFaces, ProfilePairs, read_manifest
+    from frontalize.data.manifest import read_manifest
+    from frontalize.training.data import FrontalFaces, ProfilePairs
     from frontalize.training.validation import hold_out_subjects, validation_rows
 
     out, _ = prepared_tiny
-    manifest = read_manifest(out / "manifests" / "setting1_64.csv")
+    manifest = read_manifest(out, "setting1", 64).rows
     train_ids = sorted({int(r["subject"]) for r in manifest if r["split"] == "train"})
     rows, held = hold_out_subjects(manifest, 1)
     assert held == {train_ids[-1]}
@@ -249,7 +253,7 @@ def test_validation_subjects_are_held_out_of_training_and_test_is_untouched(prep
     pairs, frontals = ProfilePairs(out, rows, 64, augment=None), FrontalFaces(out, rows, 64, augment=None)
     assert held.isdisjoint(int(r["subject"]) for r in pairs.rows)
     assert all(f"/{min(held):03d}/" not in str(p) for p in frontals.paths)
-    val = validation_rows(rows)
+    val = validation_rows(rows, gallery_flash=7)
     gallery, probes = [r for r in val if r["role"] == "gallery"], [r for r in val if r["role"] == "probe"]
     assert sorted(int(r["subject"]) for r in gallery) == train_ids  # held-out and trained subjects, one shot each
     assert all(r["camera"] == "05_1" and r["flash"] == "7" for r in gallery)
@@ -298,7 +302,7 @@ def test_shipped_generator_is_the_moving_average_of_the_trained_one(prepared_tin
 def test_encoder_pretraining_learns_identity_and_the_generator_starts_from_it(prepared_tiny, tmp_path, capsys):
     from frontalize.config import load_config
     from frontalize.models.vgg import VGGFaceEncoder
-    from frontalize.training.distributed import DistInfo
+    from frontalize.runs.distributed import DistInfo
     from frontalize.training.trainer import PRETRAINED_ENCODER, Trainer
 
     out, _ = prepared_tiny

@@ -11,8 +11,8 @@ from frontalize.bench import benchmark
 from frontalize.bench.prep import synthpie_subset
 from frontalize.config import load_config
 from frontalize.data.prep import PrepConfig, prepare
-from frontalize.training import distributed as ddp
-from frontalize.training.tracking import Tracker
+from frontalize.runs import distributed as ddp
+from frontalize.runs.tracking import Tracker
 from frontalize.training.trainer import Trainer
 
 

@@ -5,16 +5,18 @@ import argparse
 import sys
 
 from frontalize import __version__
-from frontalize.cli import evaluate, infer, models, prep, synthpie, train
+from frontalize.cli import demo, evaluate, infer, models, prep, synthpie, train, train_recognizer
 
 # name -> (module with add_arguments/run, one-line help)
 SUBCOMMANDS = {  # in pipeline order
     "synthpie": (synthpie, "generate the synthetic Multi-PIE-format dataset"),
     "prep": (prep, "align crops and write protocol manifests from a Multi-PIE (or SynthPIE) tree"),
+    "train-recognizer": (train_recognizer, "train the shared ArcFace recognizer (same as scripts/train_recognizer.py)"),
     "models": (models, "print a setting's networks: parameter counts and output shapes"),
     "train": (train, "train a frontalization GAN (same as scripts/train_gan.py)"),
     "eval": (evaluate, "rank-1 by yaw (raw vs frontalized), identity cosine, PSNR/SSIM: the identity report"),
     "infer": (infer, "frontalize the faces in photos (files, folders, globs)"),
+    "demo": (demo, "the whole pipeline on the embedded default, on the CPU (what `make demo` runs)"),
 }
 
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from frontalize.data.prep import PrepConfig, prepare
-from frontalize.data.protocols import PROTOCOLS
+from frontalize.data.protocols import DEFAULT_GALLERY_FLASH, PROTOCOLS
 from frontalize.data.scan import LayoutError
 
 DEFAULT_OUT = Path("runs/demo/prepared")
@@ -28,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes (default: all cores)")
     p.add_argument("--landmarks", choices=["auto", "sidecar", "mtcnn"], default="auto",
                    help="auto: SynthPIE ground truth where present, else MTCNN (default)")
-    p.add_argument("--gallery-flash", type=int, default=7, help="flash of the gallery image (07; some papers use 06)")
+    p.add_argument("--gallery-flash", type=int, default=DEFAULT_GALLERY_FLASH,
+                   help="flash of the gallery image, recorded in the manifests (07; some papers use 06)")
     p.add_argument("--preview", action="store_true", help="write preview_<size>.png with landmarks and region boxes")
     p.add_argument("--quiet", action="store_true")
 
@@ -71,13 +72,13 @@ def run(args: argparse.Namespace) -> int:
     root = args.root
     size = args.size
     if root is None:
-        from frontalize.synthpie.generate import SynthPIEError, generate
+        from frontalize.pipeline.data import DEFAULT_PRESET, DEFAULT_SIZE, default_synthpie_root, generate_default
+        from frontalize.synthpie.generate import SynthPIEError
 
-        root = args.out.parent / "synthpie"
-        size = size or 128
-        print(f"no --root given: preparing the embedded default, SynthPIE `small`, at {root}")
+        size = size or DEFAULT_SIZE
+        print(f"no --root given: preparing the embedded default, SynthPIE `{DEFAULT_PRESET}`, at {default_synthpie_root(args.out)}")
         try:
-            generate(root, "small", seed=0, workers=args.workers, progress=not args.quiet)
+            root = generate_default(args.out, workers=args.workers, progress=not args.quiet)
         except SynthPIEError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

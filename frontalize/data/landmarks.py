@@ -31,22 +31,6 @@ IBUG68_MOUTH_IMAGE_RIGHT = 54
 FIVE_POINTS = ("eye_image_left", "eye_image_right", "nose_tip", "mouth_image_left", "mouth_image_right")
 
 
-def five_from_ibug68(points68: np.ndarray) -> np.ndarray:
-    """Five points from 68: eye centres as the mean of each eye's contour."""
-    p = np.asarray(points68, dtype=np.float64)
-    if p.shape != (68, 2):
-        raise ValueError(f"expected (68, 2) landmarks, got {p.shape}")
-    return np.stack(
-        [
-            p[list(IBUG68["eye_image_left"])].mean(0),
-            p[list(IBUG68["eye_image_right"])].mean(0),
-            p[IBUG68_NOSE_TIP],
-            p[IBUG68_MOUTH_IMAGE_LEFT],
-            p[IBUG68_MOUTH_IMAGE_RIGHT],
-        ]
-    )
-
-
 def interocular(five: np.ndarray) -> float:
     five = np.asarray(five, dtype=np.float64)
     return float(np.linalg.norm(five[0] - five[1]))

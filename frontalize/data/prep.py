@@ -20,30 +20,26 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from frontalize.data.align import AlignmentError, frontal_transform, pose_transform, warp
+from frontalize.data.images import ImageProblem, read_rgb, write_png
+from frontalize.data.manifest import ManifestWriter
 from frontalize.data.multipie import CAMERA_BY_NAME, FRONTAL_CAMERA, ShotId, expression
 from frontalize.data.protocols import DEFAULT_GALLERY_FLASH, PROTOCOLS, make_split
 from frontalize.data.scan import SIDECAR_SUFFIX, Inventory, ViewKey, scan
 from frontalize.data.template import eye_mouth_axis, region_boxes, template_points
-from frontalize.utils.io import atomic_write_bytes, atomic_write_text
+from frontalize.utils.io import atomic_open, atomic_write_text
 
 INDEX_FIELDS = [
     "crop_path", "source_path", "subject", "session", "recording", "expression", "camera", "yaw", "flash",
     "status", "landmark_source", "five", "matrix",
-]
-MANIFEST_FIELDS = [
-    "crop_path", "subject", "session", "recording", "expression", "camera", "yaw", "flash", "split", "role",
-    "target_path", "landmark_source", "source_path",
 ]
 RECORD_VERSION = 1
 
@@ -108,14 +104,12 @@ def _detector():
 
 
 def _read_image(path: Path) -> np.ndarray | None:
+    """The image, or None when it cannot be used (reported per file as 'unreadable')."""
     try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError:
+        img = read_rgb(path)
+    except ImageProblem:
         return None
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if img is None or img.ndim != 3 or min(img.shape[:2]) < 16:
-        return None
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img if min(img.shape[:2]) >= 16 else None
 
 
 def _sidecar_five(task: ViewTask) -> np.ndarray | None:
@@ -196,9 +190,7 @@ def _finish_view(task: ViewTask, images: dict, five: dict, source: dict) -> list
             else:
                 out = task.out / rel
                 if not out.exists():
-                    crop = warp(images[fl], m, task.size)
-                    ok, png = cv2.imencode(".png", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
-                    atomic_write_bytes(out, png.tobytes())
+                    write_png(out, warp(images[fl], m, task.size))
                 rec["crop_path"] = str(rel)
                 rec["five"] = " ".join(f"{v:.2f}" for v in np.asarray(five[fl]).ravel())
                 rec["matrix"] = " ".join(f"{v:.6g}" for v in m.ravel())
@@ -302,6 +294,7 @@ def prepare(cfg: PrepConfig) -> dict:
         "landmark_source": dict(source_counts),
         "problems": problems,
         "stray_files": len(inv.stray),
+        "gallery_flash": cfg.gallery_flash,
         "manifests": manifests,
     }
     # what this run reused is about the run, not the data: kept out of the file so re-runs leave it unchanged
@@ -339,9 +332,7 @@ def _write_inventory(inv: Inventory, report: Path) -> None:
 def _write_index(inv: Inventory, out: Path, size: int, index_path: Path, report: Path):
     status_counts, source_counts = Counter(), Counter()
     problems = 0
-    tmp_index = index_path.with_suffix(".csv.tmp")
-    tmp_problems = report / "problems.csv.tmp"
-    with open(tmp_index, "w", newline="") as f, open(tmp_problems, "w", newline="") as g:
+    with atomic_open(index_path, "w") as f, atomic_open(report / "problems.csv", "w") as g:
         w = csv.DictWriter(f, fieldnames=INDEX_FIELDS)
         pw = csv.writer(g)
         w.writeheader()
@@ -365,8 +356,6 @@ def _write_index(inv: Inventory, out: Path, size: int, index_path: Path, report:
                 else:
                     problems += 1
                     pw.writerow([rec["source_path"], rec["status"]])
-    os.replace(tmp_index, index_path)
-    os.replace(tmp_problems, report / "problems.csv")
     return status_counts, source_counts, problems
 
 
@@ -384,52 +373,41 @@ def _write_manifests(inv: Inventory, index_path: Path, out: Path, cfg: PrepConfi
             splits[name] = make_split(proto, subjects_by_session)
         except ValueError as e:
             skipped[name] = str(e)
-    mdir = out / "manifests"
-    mdir.mkdir(exist_ok=True)
-    files = {n: open(mdir / f"{n}_{cfg.size}.csv.tmp", "w", newline="") for n in splits}
-    writers = {n: csv.DictWriter(f, fieldnames=MANIFEST_FIELDS) for n, f in files.items()}
     tallies = {n: Counter() for n in splits}
     galleries = {n: set() for n in splits}
     missing_targets = Counter()
-    try:
-        for w in writers.values():
-            w.writeheader()
-        with open(index_path, newline="") as f:
-            for row in csv.DictReader(f):
-                if row["status"] != "ok":
+    with ManifestWriter(out, list(splits), cfg.size, cfg.gallery_flash) as manifests, open(index_path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["status"] != "ok":
+                continue
+            subject, session, recording = int(row["subject"]), int(row["session"]), int(row["recording"])
+            flash, camera = int(row["flash"]), row["camera"]
+            target = str(crop_relpath(cfg.size, ViewKey(subject, session, recording, FRONTAL_CAMERA), flash))
+            has_target = (out / target).exists()
+            for name, split in splits.items():
+                if not split.protocol.includes(session, recording, camera):
                     continue
-                subject, session, recording = int(row["subject"]), int(row["session"]), int(row["recording"])
-                flash, camera = int(row["flash"]), row["camera"]
-                target = str(crop_relpath(cfg.size, ViewKey(subject, session, recording, FRONTAL_CAMERA), flash))
-                has_target = (out / target).exists()
-                for name, split in splits.items():
-                    if not split.protocol.includes(session, recording, camera):
-                        continue
-                    which = split.split_of(subject)
-                    if which is None:
-                        continue
-                    if which == "train":
-                        role = "train"
-                    elif split.is_gallery(subject, session, recording, camera, flash, cfg.gallery_flash):
-                        role = "gallery"
-                        galleries[name].add((subject, recording))
-                    else:
-                        role = "probe"
-                    if not has_target:
-                        missing_targets[name] += 1
-                    writers[name].writerow({
-                        "crop_path": row["crop_path"], "subject": subject, "session": session, "recording": recording,
-                        "expression": row["expression"], "camera": camera, "yaw": row["yaw"], "flash": flash,
-                        "split": which, "role": role, "target_path": target if has_target else "",
-                        "landmark_source": row["landmark_source"], "source_path": row["source_path"],
-                    })
-                    tallies[name][(which, role, int(row["yaw"]))] += 1
-    finally:
-        for f in files.values():
-            f.close()
+                which = split.split_of(subject)
+                if which is None:
+                    continue
+                if which == "train":
+                    role = "train"
+                elif split.is_gallery(subject, session, recording, camera, flash, cfg.gallery_flash):
+                    role = "gallery"
+                    galleries[name].add((subject, recording))
+                else:
+                    role = "probe"
+                if not has_target:
+                    missing_targets[name] += 1
+                manifests.write(name, {
+                    "crop_path": row["crop_path"], "subject": subject, "session": session, "recording": recording,
+                    "expression": row["expression"], "camera": camera, "yaw": row["yaw"], "flash": flash,
+                    "split": which, "role": role, "target_path": target if has_target else "",
+                    "landmark_source": row["landmark_source"], "source_path": row["source_path"],
+                })
+                tallies[name][(which, role, int(row["yaw"]))] += 1
     result = {}
     for name, split in splits.items():
-        os.replace(mdir / f"{name}_{cfg.size}.csv.tmp", mdir / f"{name}_{cfg.size}.csv")
         without_gallery = sorted({s for s in split.test} - {s for s, _ in galleries[name]})
         summary = {
             "split": split.describe(),

@@ -8,10 +8,12 @@ import cv2
 import numpy as np
 
 from frontalize.data.align import transform_points
+from frontalize.data.images import read_rgb, write_png
 from frontalize.data.multipie import CAMERA_BY_NAME, FRONTAL_FLASH
 from frontalize.data.template import region_boxes
 
-BOX_COLOURS = {"eyes": (255, 80, 80), "nose": (80, 255, 80), "mouth": (80, 160, 255), "face": (255, 255, 0)}
+BOX_COLOURS = {"eyes": (80, 80, 255), "nose": (80, 255, 80), "mouth": (255, 160, 80), "face": (0, 255, 255)}  # RGB
+LANDMARK_COLOUR = (255, 0, 0)
 
 
 def _pick(index_path: Path, n_subjects: int) -> dict[tuple[int, str], dict]:
@@ -45,11 +47,11 @@ def write_preview(out: Path, index_path: Path, size: int, n_subjects: int = 3) -
             row = chosen.get((s, cam))
             if row is None:
                 continue
-            img = cv2.imread(str(out / row["crop_path"]))
+            img = read_rgb(out / row["crop_path"])
             m = np.array([float(v) for v in row["matrix"].split()]).reshape(2, 3)
             five = np.array([float(v) for v in row["five"].split()]).reshape(5, 2)
             for x, y in transform_points(five, m):
-                cv2.circle(img, (int(round(x)), int(round(y))), max(1, size // 64), (0, 0, 255), -1)
+                cv2.circle(img, (int(round(x)), int(round(y))), max(1, size // 64), LANDMARK_COLOUR, -1)
             for name, (x0, y0, x1, y1) in boxes.items():
                 cv2.rectangle(img, (x0, y0), (x1 - 1, y1 - 1), BOX_COLOURS[name], 1)
             img = cv2.resize(img, (tile, tile), interpolation=cv2.INTER_NEAREST)
@@ -58,6 +60,5 @@ def write_preview(out: Path, index_path: Path, size: int, n_subjects: int = 3) -
             label = f"{s:03d} {cam} {CAMERA_BY_NAME[cam].yaw:+d} {row['landmark_source']}"
             cv2.putText(canvas, label, (j * tile + 2, y + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.3, (230, 230, 230), 1)
     path = out / f"preview_{size}.png"
-    ok, png = cv2.imencode(".png", canvas)
-    path.write_bytes(png.tobytes())
+    write_png(path, canvas)
     return path

@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from frontalize.data.multipie import (
-    CAMERAS, FRONTAL_CAMERA, FRONTAL_FLASH, MULTIPIE_SESSION01_SUBJECTS, MULTIPIE_SUBJECTS, RECORDINGS,
+    CAMERAS, FRONTAL_CAMERA, FRONTAL_FLASH, HEAD_HEIGHT_CAMERAS, MULTIPIE_SESSION01_SUBJECTS, MULTIPIE_SUBJECTS,
+    RECORDINGS,
 )
 
 
@@ -39,7 +40,6 @@ class Protocol:
         return camera in self.cameras
 
 
-_HEAD_HEIGHT = tuple(c.name for c in CAMERAS if c.elevation == 0)
 PROTOCOLS: dict[str, Protocol] = {
     "setting1": Protocol(
         "setting1", (1,), True, tuple(c.name for c in CAMERAS if c.elevation == 0 and abs(c.yaw) <= 45),
@@ -50,7 +50,7 @@ PROTOCOLS: dict[str, Protocol] = {
         train_subjects=200, real_subjects=MULTIPIE_SESSION01_SUBJECTS,
     ),
     "setting2": Protocol(
-        "setting2", None, True, _HEAD_HEIGHT,
+        "setting2", None, True, HEAD_HEIGHT_CAMERAS,
         train_subjects=200, real_subjects=MULTIPIE_SUBJECTS, gallery_from_earliest_session=True, min_sessions=2,
     ),
 }

@@ -5,7 +5,8 @@ Frontal targets are similarity-aligned so that their five landmarks land on
 (the one insightface recognizers are trained on) zoomed out by
 ``TEMPLATE_ZOOM`` so the whole face, chin and forehead included, fits the
 crop.  Because both templates are fixed, a frontalized crop maps to the
-recognizer's 112x112 input by one constant similarity (``to_arcface``).
+recognizer's 112x112 input by one constant scaling about the centre
+(``recognition.recognizer.template_to_arcface``).
 
 Region boxes (eyes, nose, mouth, face) are constants of the template: the
 region discriminators look at the same pixels of every aligned image.
@@ -56,10 +57,3 @@ def region_boxes(size: int) -> dict[str, tuple[int, int, int, int]]:
         "mouth": box(t[3, 0] - 0.35 * iod, mouth_y - 0.35 * iod, t[4, 0] + 0.35 * iod, mouth_y + 0.4 * iod),
         "face": box(t[0, 0] - 0.75 * iod, eye_y - 0.9 * iod, t[1, 0] + 0.75 * iod, mouth_y + 0.85 * iod),
     }
-
-
-def to_arcface(size: int) -> np.ndarray:
-    """2x3 affine that maps a template-aligned size x size crop onto the ArcFace 112 crop."""
-    s = 1.0 / (TEMPLATE_ZOOM * size / ARCFACE_SIZE)
-    c_src, c_dst = size / 2, ARCFACE_SIZE / 2
-    return np.array([[s, 0.0, c_dst - s * c_src], [0.0, s, c_dst - s * c_src]])

@@ -1,43 +1,26 @@
-"""Frontalize photos: detect (MTCNN), align exactly as preparation aligns inputs, run the generator."""
+"""Frontalize photos: detect (MTCNN), align exactly as preparation aligns inputs, run the generator.
+
+``Frontalizer`` turns one photo into aligned face crops and a batch of crops into frontal faces;
+``frontalize_files`` streams many photos through it in batches and writes the results, reporting each
+file as it goes (the loop behind ``frontalize infer`` and its benchmark).
+"""
 from __future__ import annotations
 
 import glob
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
-import cv2
 import numpy as np
 import torch
 
 from frontalize.config import from_yaml
 from frontalize.data.align import AlignmentError, pose_transform, warp
-from frontalize.face.images import IMAGE_SUFFIXES_INFER, ImageProblem, detection_copy, read_image
+from frontalize.data.images import PHOTO_SUFFIXES, ImageProblem, detection_copy, read_photo, to_tensor, to_uint8, write_png
 from frontalize.models.factory import build_generator
-from frontalize.recognition.data import to_tensor
-from frontalize.training import checkpoint as ckpt
-
-RUNS = Path("runs/gan")
-
-
-class NoCheckpoint(FileNotFoundError):
-    pass
-
-
-def find_checkpoint(runs: Path = RUNS) -> Path:
-    """best.pt of the newest run, else its latest step checkpoint."""
-    runs = Path(runs)
-    candidates = sorted((p for p in runs.glob("*/checkpoints") if p.is_dir()), key=lambda p: int(p.parent.name.split("-", 1)[0]))
-    for ckpt_dir in reversed(candidates):
-        if (ckpt_dir / "best.pt").exists():
-            return ckpt_dir / "best.pt"
-        last = ckpt.latest(ckpt_dir)
-        if last is not None:
-            return last
-    raise NoCheckpoint(
-        f"no trained generator under {runs}. Train one first: python scripts/train_gan.py --setting 1_4 "
-        "(or pass --checkpoint PATH)"
-    )
+from frontalize.runs import checkpoint as ckpt
+from frontalize.runs.folders import NoCheckpoint
 
 
 def load_generator(path: Path, device) -> tuple[torch.nn.Module, object]:
@@ -62,7 +45,7 @@ def collect_inputs(patterns: list[str], recursive: bool) -> tuple[list[Path], li
         p = Path(pat)
         if p.is_dir():
             it = p.rglob("*") if recursive else p.iterdir()
-            files = sorted(f for f in it if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES_INFER)
+            files = sorted(f for f in it if f.is_file() and f.suffix.lower() in PHOTO_SUFFIXES)
         elif p.is_file():
             files = [p]
         else:
@@ -86,21 +69,13 @@ class FaceCrop:
     crop: np.ndarray  # RGB uint8, size x size
 
 
-@dataclass
-class FileResult:
-    path: Path
-    ok: bool
-    message: str
-    outputs: list[Path] = field(default_factory=list)
-
-
 class Frontalizer:
     def __init__(self, checkpoint: Path, device: str = "cpu", all_faces: bool = False):
         t0 = time.perf_counter()
         self.device = torch.device(device)
         self.G, self.cfg = load_generator(checkpoint, self.device)
         self.size = self.cfg.data.size
-        from frontalize.face.detect import FaceDetector
+        from frontalize.face.detect import FaceDetector  # loads MTCNN's weights
 
         self.detector = FaceDetector(device=device)
         self.all_faces = all_faces
@@ -108,7 +83,7 @@ class Frontalizer:
 
     def crops(self, path: Path) -> list[FaceCrop]:
         """Detect on a downscaled copy, align on the original; raises ImageProblem when there is no face."""
-        rgb = read_image(path)
+        rgb = read_photo(path)
         small, scale = detection_copy(rgb)
         dets = self.detector.detect([small])[0]
         if not dets:
@@ -128,14 +103,72 @@ class Frontalizer:
     @torch.no_grad()
     def frontalize(self, crops: list[FaceCrop]) -> list[np.ndarray]:
         x = torch.stack([to_tensor(c.crop) for c in crops]).to(self.device)
-        y = self.G(x)[-1]
-        return [((t.permute(1, 2, 0).cpu().numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8) for t in y]
+        return [to_uint8(t) for t in self.G(x)[-1]]
 
 
-def write_png(path: Path, rgb: np.ndarray) -> None:
-    from frontalize.utils.io import atomic_write_bytes
+@dataclass
+class FileOutcome:
+    path: Path
+    error: str | None  # None: every face found was frontalized
+    outputs: list[Path]
 
-    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OSError(f"could not encode {path}")
-    atomic_write_bytes(path, png.tobytes())
+
+@dataclass
+class RunTotals:
+    files: int = 0
+    ok: int = 0
+    failed: int = 0
+    faces: int = 0
+    seconds: float = 0.0  # detection, alignment, generation and writing; model loading excluded
+
+
+def frontalize_files(engine: Frontalizer, files: list[Path], out: Path, side_by_side: bool = False,
+                     batch_size: int = 16, on_file: Callable[[FileOutcome], None] = lambda _: None) -> RunTotals:
+    """Frontalize every face of every file into ``out`` (``<stem>_frontal.png``, ``<stem>_side.png``).
+
+    Files that fail (unreadable, no face) are reported through ``on_file`` and counted, never fatal.
+    Faces wait for a full batch before the generator runs; their outputs are written as it returns.
+    """
+    totals = RunTotals(files=len(files))
+    pending: list[tuple[FaceCrop, Path, Path | None]] = []
+
+    def flush() -> None:
+        if pending:
+            for (crop, front, side), y in zip(pending, engine.frontalize([c for c, _, _ in pending])):
+                write_png(front, y)
+                if side is not None:
+                    write_png(side, np.concatenate([crop.crop, y], axis=1))
+                totals.faces += 1
+            pending.clear()
+
+    t0 = time.perf_counter()
+    for f, stem in zip(files, _unique_stems(files)):
+        try:
+            crops = engine.crops(f)
+        except ImageProblem as e:
+            totals.failed += 1
+            on_file(FileOutcome(f, str(e), []))
+            continue
+        outputs = []
+        for c in crops:
+            name = f"{stem}_face{c.index}" if engine.all_faces else stem
+            outputs.append(out / f"{name}_frontal.png")
+            pending.append((c, outputs[-1], out / f"{name}_side.png" if side_by_side else None))
+        if len(pending) >= batch_size:
+            flush()
+        totals.ok += 1
+        on_file(FileOutcome(f, None, outputs))
+    flush()
+    totals.seconds = time.perf_counter() - t0
+    return totals
+
+
+def _unique_stems(files: list[Path]) -> Iterator[str]:
+    """photo.jpg and photo.png from different folders must not write over each other's results."""
+    used: set[str] = set()
+    for f in files:
+        stem = f.stem
+        while stem in used:
+            stem += "_"
+        used.add(stem)
+        yield stem

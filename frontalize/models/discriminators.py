@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from frontalize.data.template import region_boxes
-from frontalize.models.vgg import init_weights
+from frontalize.models.init import init_weights
 from frontalize.registry import Registry
 
 DISCRIMINATORS = Registry("discriminator set")

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from frontalize.models.vgg import VGGFaceEncoder, init_weights
+from frontalize.models.init import init_weights
+from frontalize.models.vgg import VGGFaceEncoder
 
 
 class PixelNorm(nn.Module):

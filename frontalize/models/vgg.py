@@ -135,16 +135,3 @@ def vgg_face_dag_state(encoder: VGGFaceEncoder) -> dict:
         layer = getattr(encoder, fc)
         out[f"{fc}.weight"], out[f"{fc}.bias"] = layer.weight.detach().cpu().clone(), layer.bias.detach().cpu().clone()
     return out
-
-
-def _init_normal(module: nn.Module, std: float = 0.02) -> None:  # used by the decoder and the critics
-    """The notes' N(0, 0.02) initialisation for every conv and linear layer."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-
-
-def init_weights(module: nn.Module) -> None:
-    _init_normal(module)

@@ -13,24 +13,18 @@ insightface RecordIO (``train.rec`` + ``train.idx``), read without MXNet:
 """
 from __future__ import annotations
 
-import csv
 import struct
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
+from frontalize.data.images import IMAGE_SUFFIXES, ImageProblem, read_rgb, to_tensor
 from frontalize.data.template import ARCFACE_SIZE, TEMPLATE_ZOOM
 
 MAGIC = 0xCED7230A
 IRHEADER = struct.Struct("<IfQQ")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-
-
-def to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 127.5 - 1.0
 
 
 def template_crop_to_arcface(rgb: np.ndarray) -> np.ndarray:
@@ -41,33 +35,37 @@ def template_crop_to_arcface(rgb: np.ndarray) -> np.ndarray:
     return r[off : off + ARCFACE_SIZE, off : off + ARCFACE_SIZE]
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise OSError(f"unreadable image: {path}")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
 class _Augmented(Dataset):
+    """Items are (index, augmentation seed) pairs (data/sampling.StepBatches), or plain indices for no augmentation.
+
+    The seed is handed to the augmentation before each image, so what a sample looks like never depends
+    on which loader worker drew it: two runs with one seed train on the same pictures.
+    """
+
     augment = None
 
-    def _finish(self, rgb: np.ndarray) -> torch.Tensor:
-        if self.augment is not None:
+    def __getitem__(self, item):
+        index, seed = item if isinstance(item, tuple) else (item, None)
+        rgb, label = self._load(index)
+        if self.augment is not None and seed is not None:
+            self.augment.set_random_seed(seed)
             rgb = self.augment(image=rgb)["image"]
-        return to_tensor(rgb)
+        return to_tensor(rgb), label
+
+    def _load(self, index: int) -> tuple[np.ndarray, int]:
+        raise NotImplementedError
 
 
 class ManifestFaces(_Augmented):
     """Rows of a prepared protocol manifest (template crops), optionally limited to |yaw| <= max_yaw."""
 
-    def __init__(self, prepared: Path, manifest: Path, split: str = "train", max_yaw: int | None = 30,
+    def __init__(self, prepared: Path, manifest_rows: list[dict], split: str = "train", max_yaw: int | None = 30,
                  roles: tuple[str, ...] | None = None, augment=None, exclude_subjects: set[int] = frozenset()):
         self.prepared = Path(prepared)
-        with open(manifest, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r["split"] == split and int(r["subject"]) not in exclude_subjects
-                    and (max_yaw is None or abs(int(r["yaw"])) <= max_yaw) and (roles is None or r["role"] in roles)]
+        rows = [r for r in manifest_rows if r["split"] == split and int(r["subject"]) not in exclude_subjects
+                and (max_yaw is None or abs(int(r["yaw"])) <= max_yaw) and (roles is None or r["role"] in roles)]
         if not rows:
-            raise ValueError(f"{manifest}: no {split} rows within +-{max_yaw} degrees")
+            raise ValueError(f"no {split} rows within +-{max_yaw} degrees in the manifest")
         self.rows = rows
         subjects = sorted({int(r["subject"]) for r in rows})
         self.class_of = {s: i for i, s in enumerate(subjects)}
@@ -81,9 +79,8 @@ class ManifestFaces(_Augmented):
     def __len__(self):
         return len(self.rows)
 
-    def __getitem__(self, i):
-        rgb = template_crop_to_arcface(read_rgb(self.prepared / self.rows[i]["crop_path"]))
-        return self._finish(rgb), self.labels[i]
+    def _load(self, index):
+        return template_crop_to_arcface(read_rgb(self.prepared / self.rows[index]["crop_path"])), self.labels[index]
 
 
 class ImageFolderFaces(_Augmented):
@@ -102,12 +99,9 @@ class ImageFolderFaces(_Augmented):
     def __len__(self):
         return len(self.items)
 
-    def __getitem__(self, i):
-        path, label = self.items[i]
-        rgb = read_rgb(path)
-        if rgb.shape[:2] != (ARCFACE_SIZE, ARCFACE_SIZE):
-            rgb = cv2.resize(rgb, (ARCFACE_SIZE, ARCFACE_SIZE), interpolation=cv2.INTER_AREA)
-        return self._finish(rgb), label
+    def _load(self, index):
+        path, label = self.items[index]
+        return _arcface_size(read_rgb(path)), label
 
 
 def _read_record(f, offset: int) -> bytes:
@@ -156,18 +150,22 @@ class RecordIOFaces(_Augmented):
     def __len__(self):
         return len(self.items)
 
-    def __getitem__(self, i):
+    def _load(self, index):
         if self._file is None:  # opened per worker process
             self._file = open(self.rec, "rb")
-        off, _ = self.items[i]
+        off, _ = self.items[index]
         _, payload = unpack_record(_read_record(self._file, off))
         img = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
         if img is None:
-            raise OSError(f"{self.rec}: undecodable image at offset {off}")
-        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        if rgb.shape[:2] != (ARCFACE_SIZE, ARCFACE_SIZE):
-            rgb = cv2.resize(rgb, (ARCFACE_SIZE, ARCFACE_SIZE), interpolation=cv2.INTER_AREA)
-        return self._finish(rgb), self.labels[i]
+            raise ImageProblem(f"{self.rec}: undecodable image at offset {off}")
+        return _arcface_size(cv2.cvtColor(img, cv2.COLOR_BGR2RGB)), self.labels[index]
+
+
+def _arcface_size(rgb: np.ndarray) -> np.ndarray:
+    """Image-folder and RecordIO faces are ArcFace-aligned already; only their size may differ."""
+    if rgb.shape[:2] != (ARCFACE_SIZE, ARCFACE_SIZE):
+        rgb = cv2.resize(rgb, (ARCFACE_SIZE, ARCFACE_SIZE), interpolation=cv2.INTER_AREA)
+    return rgb
 
 
 def write_recordio(rec: Path, idx: Path, items: list[tuple[np.ndarray, int]]) -> None:

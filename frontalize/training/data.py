@@ -1,9 +1,7 @@
 """Data for GAN training: profile inputs with frontal targets, unpaired real frontal faces, subject-labelled images.
 
-Batches are a pure function of (seed, step): ``StepBatches`` draws the indices of step k from a
-permutation seeded by (seed, epoch) and hands each sample its own augmentation seed.  A run resumed
-at step k therefore sees exactly the batches an uninterrupted run would have seen, whatever the
-number of loader workers.  Under torchrun each rank takes its own share of every global batch.
+Every dataset here takes (index, augmentation seed) items from data/sampling.StepBatches, so the
+batches of a step are a pure function of (seed, step).
 
 Augmentation (albumentations): a horizontal mirror applied to the input and its target together (the
 target is mirrored too, so the pair stays consistent; a mirrored profile is the opposite yaw), and a
@@ -11,18 +9,15 @@ random crop-and-resize that is the same for both.
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import albumentations as A
-import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
-from frontalize.data.multipie import FRONTAL_CAMERA
-from frontalize.data.protocols import DEFAULT_GALLERY_FLASH
-from frontalize.recognition.data import IMAGE_SUFFIXES, read_rgb, to_tensor
+from frontalize.data.images import IMAGE_SUFFIXES, load_square, to_tensor
+from frontalize.data.multipie import FRONTAL_CAMERA, FRONTAL_FLASH
 
 
 def paired_augment(size: int, crop_scale: float, mirror: bool, colour: float = 0.0) -> A.Compose:
@@ -36,13 +31,6 @@ def paired_augment(size: int, crop_scale: float, mirror: bool, colour: float = 0
     return A.Compose(ops, additional_targets={"target": "image"})
 
 
-def load_square(path: Path, size: int) -> np.ndarray:
-    img = read_rgb(path)
-    if img.shape[:2] != (size, size):
-        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-    return img
-
-
 def augmented_single(path: Path, size: int, augment: A.Compose | None, seed: int) -> torch.Tensor:
     """One image, resized and augmented with its own seed (a target-less sample of the paired pipeline)."""
     img = load_square(path, size)
@@ -52,18 +40,12 @@ def augmented_single(path: Path, size: int, augment: A.Compose | None, seed: int
     return to_tensor(img)
 
 
-def read_manifest(path: Path) -> list[dict]:
-    if not Path(path).exists():
-        raise FileNotFoundError(f"{path} not found: prepare the data first (python data_prep/multipie.py)")
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 # what the generator is asked to produce for a profile (data.target):
 #   same_flash     the frontal view under the input's flash (the notes' default: pose changes, light does not)
 #   mean_flash     the mean over the frontal view's flashes (the notes' to-do)
-#   gallery_flash  the frontal view under the gallery's flash 07: frontalization and light normalisation at
-#                  once, so every output aims at the one illumination the protocols' gallery uses
+#   gallery_flash  the frontal view under the gallery's flash (07 unless preparation chose another):
+#                  frontalization and light normalisation at once, so every output aims at the one
+#                  illumination the protocols' gallery uses
 TARGETS = ("same_flash", "mean_flash", "gallery_flash")
 
 
@@ -75,7 +57,7 @@ class ProfilePairs(Dataset):
     """Training rows of a protocol that have a frontal target: (input, target) in [-1, 1]."""
 
     def __init__(self, prepared: Path, rows: list[dict], size: int, augment: A.Compose | None,
-                 target: str = "same_flash", max_yaw: int | None = None):
+                 target: str = "same_flash", max_yaw: int | None = None, gallery_flash: int = FRONTAL_FLASH):
         self.prepared = Path(prepared)
         self.rows = [r for r in rows if r["split"] == "train" and r["target_path"]
                      and (max_yaw is None or abs(int(r["yaw"])) <= max_yaw)]
@@ -86,6 +68,7 @@ class ProfilePairs(Dataset):
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}: {', '.join(TARGETS)}")
         self.target = target
+        self.gallery_flash = gallery_flash
         # the frontal camera's shots per (subject, session, recording), by flash: what the targets are made of
         self.frontal: dict[tuple, dict[int, str]] = {}
         for r in rows:
@@ -93,12 +76,12 @@ class ProfilePairs(Dataset):
                 self.frontal.setdefault(_recording_key(r), {})[int(r["flash"])] = r["crop_path"]
         if target == "gallery_flash":
             before = len(self.rows)
-            self.rows = [r for r in self.rows if DEFAULT_GALLERY_FLASH in self.frontal.get(_recording_key(r), {})]
+            self.rows = [r for r in self.rows if gallery_flash in self.frontal.get(_recording_key(r), {})]
             if not self.rows:
-                raise ValueError(f"target=gallery_flash: no frontal image under flash {DEFAULT_GALLERY_FLASH:02d} in the training rows")
+                raise ValueError(f"target=gallery_flash: no frontal image under flash {gallery_flash:02d} in the training rows")
             if len(self.rows) < before:
                 print(f"target=gallery_flash: {before - len(self.rows)} of {before} training inputs have no frontal "
-                      f"flash-{DEFAULT_GALLERY_FLASH:02d} shot in their recording and are left out")
+                      f"flash-{gallery_flash:02d} shot in their recording and are left out")
 
     def __len__(self):
         return len(self.rows)
@@ -111,7 +94,7 @@ class ProfilePairs(Dataset):
         r = self.rows[index]
         src = self._image(r["crop_path"])
         if self.target == "gallery_flash":
-            tgt = self._image(self.frontal[_recording_key(r)][DEFAULT_GALLERY_FLASH])
+            tgt = self._image(self.frontal[_recording_key(r)][self.gallery_flash])
         elif self.target == "mean_flash":
             paths = self.frontal[_recording_key(r)].values()
             tgt = np.mean([self._image(p).astype(np.float32) for p in paths], axis=0).round().astype(np.uint8)
@@ -175,39 +158,3 @@ class ProfileFolder(_ImageList):
     def __getitem__(self, item):
         x = self.load(item)
         return x, x, 0  # no target: the trainer sees a None target for this dataset
-
-
-class StepBatches(Sampler):
-    """Yields, for steps start, start+1, ..., the (index, augmentation seed) pairs of this rank's share."""
-
-    def __init__(self, n: int, batch_size: int, seed: int, start_step: int = 0, steps: int | None = None,
-                 rank: int = 0, world: int = 1, stream: int = 0):
-        if batch_size % world:
-            raise ValueError(f"batch size {batch_size} is not divisible by {world} processes")
-        self.n, self.batch, self.seed, self.start, self.steps = n, batch_size, seed, start_step, steps
-        self.rank, self.world, self.stream = rank, world, stream
-
-        self._perm_epoch, self._perm = -1, None
-
-    def _permutation(self, epoch: int) -> torch.Tensor:
-        if epoch != self._perm_epoch:
-            g = torch.Generator().manual_seed(self.seed * 7919 + epoch * 31 + self.stream)
-            self._perm_epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
-        return self._perm
-
-    def batch_at(self, step: int) -> list[tuple[int, int]]:
-        first = step * self.batch
-        out = []
-        for k in range(first, first + self.batch):
-            epoch, pos = divmod(k, self.n)
-            out.append((int(self._permutation(epoch)[pos]), (self.seed * 1_000_003 + k * 97 + self.stream) % (2**31)))
-        return out[self.rank :: self.world]
-
-    def __iter__(self):
-        step = self.start
-        while self.steps is None or step < self.start + self.steps:
-            yield self.batch_at(step)
-            step += 1
-
-    def __len__(self):
-        return self.steps if self.steps is not None else 2**62

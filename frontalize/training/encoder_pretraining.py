@@ -26,8 +26,9 @@ from frontalize.config import Config
 from frontalize.models.vgg import VGGFaceEncoder, vgg_face_dag_state
 from frontalize.recognition.data import default_augment
 from frontalize.recognition.margin import CombinedMarginHead, preset
-from frontalize.training import checkpoint as ckpt
-from frontalize.training.data import StepBatches, SubjectImages
+from frontalize.data.sampling import StepBatches
+from frontalize.runs import checkpoint as ckpt
+from frontalize.training.data import SubjectImages
 from frontalize.utils.io import atomic_write_text
 
 EMBEDDING = 256

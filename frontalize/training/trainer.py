@@ -12,33 +12,35 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from frontalize.config import Config, to_yaml
+from frontalize.data.images import load_batch, to_uint8, write_png
+from frontalize.data.manifest import read_manifest
 from frontalize.data.multipie import CAMERA_BY_NAME
+from frontalize.data.sampling import StepBatches
+from frontalize.evaluation.identification import Scorer, generator_view, identify
+from frontalize.evaluation.quality import TargetQuality
 from frontalize.losses.adversarial import clip_weights
 from frontalize.losses.reconstruction import IdentityLoss, VGGRelu7Features
 from frontalize.models.factory import build_critics, build_generator
 from frontalize.models.vgg import VGGFaceEncoder
-from frontalize.training import checkpoint as ckpt
-from frontalize.training import distributed as ddp
-from frontalize.training.data import FrontalFaces, ProfileFolder, ProfilePairs, StepBatches, paired_augment, read_manifest
+from frontalize.recognition.recognizer import Recognizer
+from frontalize.runs import checkpoint as ckpt
+from frontalize.runs import distributed as ddp
+from frontalize.runs.tracking import Tracker
+from frontalize.training.data import FrontalFaces, ProfileFolder, ProfilePairs, paired_augment
 from frontalize.training.encoder_pretraining import pretrain_encoder
 from frontalize.training.phases import FrontalizationLoss
-from frontalize.training.tracking import Tracker
 from frontalize.training.validation import hold_out_subjects, validation_rows
 from frontalize.utils.io import atomic_write_text
 
-
 PRETRAINED_ENCODER = "encoder_pretrained.pth"  # in the run folder, VGG-Face dag layout
-
-
-def manifest_path(cfg: Config) -> Path:
-    return Path(cfg.data.prepared) / "manifests" / f"{cfg.data.protocol}_{cfg.data.size}.csv"
+CHECK_PROBES_PER_YAW = 24  # the periodic identity check's fixed probe subsample
 
 
 def build_identity(cfg: Config, device) -> tuple[IdentityLoss | None, str]:
@@ -48,8 +50,6 @@ def build_identity(cfg: Config, device) -> tuple[IdentityLoss | None, str]:
     if cfg.loss.identity_features == "recognizer":
         if not cfg.loss.recognizer:
             raise ValueError("loss.identity_features=recognizer needs loss.recognizer=<checkpoint>")
-        from frontalize.recognition.recognizer import Recognizer
-
         return IdentityLoss(Recognizer.load(cfg.loss.recognizer).to(device)), f"identity: recognizer {cfg.loss.recognizer}"
     if cfg.model.encoder_weights is None:
         return None, ("identity loss off: VGG relu7 features need VGG-Face weights (model.encoder_weights); "
@@ -77,17 +77,21 @@ class Trainer:
         self.cfg, self.run_dir, self.info, self.device, self.progress = cfg, Path(run_dir), info, device, progress
         t = cfg.train
         torch.manual_seed(t.seed)
-        rows, self.val_subjects = hold_out_subjects(read_manifest(manifest_path(cfg)), cfg.data.val_subjects)
+        manifest = read_manifest(cfg.data.prepared, cfg.data.protocol, cfg.data.size)
+        self.gallery_flash = manifest.gallery_flash
+        rows, self.val_subjects = hold_out_subjects(manifest.rows, cfg.data.val_subjects)
         self.rows = rows
         # the periodic identity check's gallery and probes: validation subjects, else test probes (monitoring)
-        self.check_rows = validation_rows(rows) if self.val_subjects else rows
+        self.check_rows = validation_rows(rows, self.gallery_flash) if self.val_subjects else rows
+        self._check_recognizer = None
         augment = paired_augment(cfg.data.size, cfg.data.random_crop, cfg.data.mirror, cfg.data.colour)
         prepared = Path(cfg.data.prepared)
         if cfg.data.profile_folder:
             self.inputs = ProfileFolder(Path(cfg.data.profile_folder), cfg.data.size, augment)
             self.has_targets = False
         else:
-            self.inputs = ProfilePairs(prepared, rows, cfg.data.size, augment, cfg.data.target, cfg.data.max_train_yaw)
+            self.inputs = ProfilePairs(prepared, rows, cfg.data.size, augment, cfg.data.target, cfg.data.max_train_yaw,
+                                       self.gallery_flash)
             self.has_targets = True
         self.frontals = FrontalFaces(prepared, rows, cfg.data.size, augment)
         self.G = build_generator(cfg, self._pretrained_encoder()).to(device)
@@ -179,12 +183,13 @@ class Trainer:
                           pin_memory=self.device.type == "cuda", prefetch_factor=2 if workers else None)
 
     def _sample_rows(self) -> list[dict]:
-        """One test probe per yaw (flash 07 where there is one) for the sample grids."""
+        """One test probe per yaw (under the gallery flash where there is one) for the sample grids."""
         picked: dict[int, dict] = {}
+        light = str(self.gallery_flash)
         for r in self.rows:
             if r["split"] == "test" and r["role"] == "probe" and r["target_path"]:
                 yaw = int(r["yaw"])
-                if CAMERA_BY_NAME[r["camera"]].elevation == 0 and (yaw not in picked or r["flash"] == "7" and picked[yaw]["flash"] != "7"):
+                if CAMERA_BY_NAME[r["camera"]].elevation == 0 and (yaw not in picked or r["flash"] == light and picked[yaw]["flash"] != light):
                     picked[yaw] = r
         return [picked[y] for y in sorted(picked)]
 
@@ -200,9 +205,8 @@ class Trainer:
         reals = iter(self._loader(self.frontals, self.step * n_critic, remaining * n_critic, stream=1))
         clip = self.phases.adversarial.clip
         t_last, images_since = time.perf_counter(), 0
-        from tqdm import tqdm
-
-        bar = tqdm(total=t.steps, initial=self.step, unit="step", disable=not (self.progress and self.info.is_main))
+        bar = tqdm(total=t.steps, initial=self.step, unit="step", desc=f"GAN {self.cfg.setting}",
+                   disable=not (self.progress and self.info.is_main))
         while self.step < t.steps:
             self.G.train()
             self.D.train()
@@ -265,8 +269,6 @@ class Trainer:
     @torch.no_grad()
     def write_samples(self) -> Path:
         """input | outputs at S/4, S/2, S (upsized) | target, one row per yaw."""
-        from frontalize.evaluation.identity import load_batch
-
         G = self.G_shipped
         G.eval()
         prepared = Path(self.cfg.data.prepared)
@@ -278,12 +280,16 @@ class Trainer:
             tiles = [x] + [torch.nn.functional.interpolate(o, size=(size, size), mode="nearest") for o in outs]
             tiles.append(load_batch(prepared, [r["target_path"]], size, self.device))
             rows.append(torch.cat(tiles, dim=3))
-        grid = ((torch.cat(rows, dim=2)[0].permute(1, 2, 0).cpu().numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
         path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+        write_png(path, to_uint8(torch.cat(rows, dim=2)[0]))
         G.train()
         return path
+
+    def identity_check(self) -> dict:
+        if self._check_recognizer is None:
+            self._check_recognizer = Recognizer.load(self.cfg.loss.recognizer).to(self.device)
+        return periodic_identity_check(self.G_shipped, self._check_recognizer, self.check_rows, Path(self.cfg.data.prepared),
+                                       self.cfg.data.size, self.device, self.gallery_flash)
 
     def evaluate(self, tracker: Tracker) -> bool:
         """Periodic identity check with the shared recognizer, when one is configured (rank 0 only).
@@ -293,16 +299,13 @@ class Trainer:
         """
         improved = False
         if self.info.is_main and self.cfg.loss.recognizer and Path(self.cfg.loss.recognizer).exists():
-            from frontalize.evaluation.identity import quick_rank1
-
             on = "val" if self.val_subjects else "test"
-            table = quick_rank1(self.G_shipped, self.cfg, self.check_rows, self.device)
+            table = self.identity_check()
             mean_front = float(np.mean([v["frontalized"] for k, v in table.items() if k != "all"]))
             tracker.log(self.step, {f"{on}/rank1_raw": table["all"]["raw"], f"{on}/rank1_frontalized": table["all"]["frontalized"],
                                     **{f"{on}/rank1_frontalized_yaw{k:+d}": v["frontalized"] for k, v in table.items() if k != "all"}})
             tracker.log_table(self.step, f"{on}/rank1_by_yaw", ["yaw", "raw", "frontalized"],
                               [[str(k), v["raw"], v["frontalized"]] for k, v in table.items()])
-            (self.run_dir / "eval").mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.run_dir / "eval" / f"rank1_{on}_step_{self.step:08d}.json", json.dumps(table, indent=1))
             if self.val_subjects and mean_front > self.best:
                 self.best, improved = mean_front, True
@@ -311,6 +314,20 @@ class Trainer:
             torch.distributed.broadcast(flag, src=0)
             improved = bool(flag.item())
         return improved
+
+
+def periodic_identity_check(generator: torch.nn.Module, recognizer, rows: list[dict], prepared: Path, size: int,
+                            device, gallery_flash: int, per_yaw: int = CHECK_PROBES_PER_YAW) -> dict:
+    """Rank-1 of raw, frontalized and fused probes (and target quality) on a fixed subsample of probes per yaw."""
+    was_training = generator.training
+    generator.eval()
+    try:
+        shared = Scorer("", recognizer)
+        quality = TargetQuality(shared, prepared, size, device, gallery_flash=gallery_flash, keep_samples=False)
+        return identify(rows, prepared, size, device, [shared], views={"frontalized": generator_view(generator)},
+                        fusions={"fused": ("raw", "frontalized")}, observers=(quality,), per_yaw=per_yaw)["table"]
+    finally:
+        generator.train(was_training)
 
 
 def truncate_metrics(run_dir: Path, step: int) -> None:

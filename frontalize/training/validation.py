@@ -3,7 +3,8 @@
 The training loop's periodic identity check decides which checkpoint becomes ``best.pt``.  Run on the
 protocol's test probes, that choice would be tuned on the very numbers the report then publishes.  So a
 few training-split subjects are held out of GAN training instead: their profiles are the validation
-probes, and the gallery is the frontal flash-07 shot of every training-split subject, held out or not.
+probes, and the gallery is the frontal shot under the gallery flash (07 unless preparation chose another)
+of every training-split subject, held out or not.
 The subjects the generator did train on stay in the gallery as distractors on purpose: a generator that
 overfits pulls unseen faces towards the identities it memorised, and then validation rank-1 falls.
 
@@ -13,7 +14,6 @@ subsample of test probes for monitoring only, and no ``best.pt`` is chosen from 
 from __future__ import annotations
 
 from frontalize.data.multipie import FRONTAL_CAMERA
-from frontalize.data.protocols import DEFAULT_GALLERY_FLASH
 
 
 def hold_out_subjects(rows: list[dict], n: int) -> tuple[list[dict], set[int]]:
@@ -27,16 +27,16 @@ def hold_out_subjects(rows: list[dict], n: int) -> tuple[list[dict], set[int]]:
     return [{**r, "split": "val"} if int(r["subject"]) in held else r for r in rows], held
 
 
-def validation_rows(rows: list[dict]) -> list[dict]:
+def validation_rows(rows: list[dict], gallery_flash: int) -> list[dict]:
     """The validation protocol, shaped like a manifest's test split (roles gallery and probe).
 
-    Gallery: per training-split or held-out subject and recording, the frontal flash-07 shot of the
-    subject's earliest session.  Probes: every other image of the held-out subjects.
+    Gallery: per training-split or held-out subject and recording, the frontal shot under
+    ``gallery_flash`` of the subject's earliest session.  Probes: every other image of the held-out subjects.
     """
     pool = [r for r in rows if r["split"] in ("train", "val")]
     gallery = {}
     for r in pool:
-        if r["camera"] == FRONTAL_CAMERA and int(r["flash"]) == DEFAULT_GALLERY_FLASH:
+        if r["camera"] == FRONTAL_CAMERA and int(r["flash"]) == gallery_flash:
             key = (r["subject"], r["recording"])
             if key not in gallery or int(r["session"]) < int(gallery[key]["session"]):
                 gallery[key] = r

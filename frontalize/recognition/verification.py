@@ -1,35 +1,18 @@
-"""Identification (rank-1 by pose) and verification on insightface `.bin` pair files (10-fold accuracy)."""
+"""Verification on insightface `.bin` pair files (LFW / CFP-FP / AgeDB style): 10-fold accuracy.
+
+(Identification, rank-1 by pose, is evaluation/identification.py.)
+"""
 from __future__ import annotations
 
 import io
 import pickle
-from collections import defaultdict
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from frontalize.recognition.data import to_tensor
-
-
-def rank1_by_pose(gallery: torch.Tensor, gallery_ids, probes: torch.Tensor, probe_ids, probe_yaws) -> dict:
-    """Rank-1 accuracy per yaw: each probe's nearest gallery embedding (cosine) must be its own identity.
-
-    Embeddings are L2-normalised rows.  Returns {yaw: {"accuracy", "probes"}} plus "all".
-    """
-    gallery_ids = np.asarray(gallery_ids)
-    sims = probes.float() @ gallery.float().T
-    predicted = gallery_ids[sims.argmax(1).cpu().numpy()]
-    correct = predicted == np.asarray(probe_ids)
-    out = {}
-    by_yaw = defaultdict(list)
-    for yaw, ok in zip(probe_yaws, correct):
-        by_yaw[int(yaw)].append(bool(ok))
-    for yaw in sorted(by_yaw):
-        out[yaw] = {"accuracy": float(np.mean(by_yaw[yaw])), "probes": len(by_yaw[yaw])}
-    out["all"] = {"accuracy": float(correct.mean()) if len(correct) else float("nan"), "probes": int(len(correct))}
-    return out
+from frontalize.data.images import to_tensor
 
 
 class _SafeUnpickler(pickle.Unpickler):

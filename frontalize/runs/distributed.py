@@ -89,11 +89,3 @@ def replica_digests(modules: dict, info: DistInfo) -> dict[str, list[str]]:
     everyone = [None] * info.world
     dist.all_gather_object(everyone, mine)
     return {k: [d[k] for d in everyone] for k in mine}
-
-
-def all_mean(value: float, info: DistInfo) -> float:
-    if not info.active:
-        return value
-    t = torch.tensor([value], dtype=torch.float64)
-    dist.all_reduce(t)
-    return float(t.item() / info.world)

@@ -5,15 +5,13 @@ A checkpoint is a dict of state dicts and plain values (tensors, numbers, string
 """
 from __future__ import annotations
 
-import os
 import random
 import re
-import tempfile
 from pathlib import Path
 
 import torch
 
-from frontalize.utils.io import FILE_MODE
+from frontalize.utils.io import atomic_open
 
 CKPT = re.compile(r"^step_(\d{8})\.pt$")
 
@@ -44,17 +42,8 @@ def set_rng_state(state: dict) -> None:
 
 
 def save(path: Path, state: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, FILE_MODE)
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        torch.save(state, f)
 
 
 def load(path: Path) -> dict:

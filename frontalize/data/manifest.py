@@ -1,0 +1,102 @@
+"""Protocol manifests: the one place that knows where they live, what a row holds and how to read them.
+
+``data_prep/multipie.py`` writes one manifest per protocol and crop size,
+``PREPARED/manifests/<protocol>_<size>.csv`` (a plain CSV a person can open), and beside it
+``<protocol>_<size>.json`` with what holds for every row: the protocol, the crop size and the gallery
+flash chosen at preparation (07 by default; some papers use 06).
+
+A row (all values are strings, as CSV gives them):
+  crop_path        the aligned crop, relative to the prepared folder
+  subject, session, recording, expression, camera, yaw, flash
+  split            train | test
+  role             train | gallery | probe
+  target_path      the frontal crop with the same subject, session, recording and flash ('' if absent)
+  landmark_source  sidecar | mtcnn | mtcnn_view | camera_prior (see data/prep.py)
+  source_path      the original image, relative to the Multi-PIE data folder
+"""
+from __future__ import annotations
+
+import csv
+import json
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from frontalize.data.multipie import FRONTAL_FLASH
+from frontalize.utils.io import atomic_open, atomic_write_text
+
+MANIFEST_FIELDS = [
+    "crop_path", "subject", "session", "recording", "expression", "camera", "yaw", "flash", "split", "role",
+    "target_path", "landmark_source", "source_path",
+]
+
+
+class ManifestMissing(FileNotFoundError):
+    pass
+
+
+def manifest_path(prepared: Path, protocol: str, size: int) -> Path:
+    return Path(prepared) / "manifests" / f"{protocol}_{size}.csv"
+
+
+def _meta_path(prepared: Path, protocol: str, size: int) -> Path:
+    return manifest_path(prepared, protocol, size).with_suffix(".json")
+
+
+@dataclass
+class Manifest:
+    protocol: str
+    size: int
+    rows: list[dict]
+    gallery_flash: int
+
+    def subjects(self, split: str) -> set[int]:
+        return {int(r["subject"]) for r in self.rows if r["split"] == split}
+
+
+def read_manifest(prepared: Path, protocol: str, size: int) -> Manifest:
+    path = manifest_path(prepared, protocol, size)
+    if not path.exists():
+        raise ManifestMissing(
+            f"{path} not found: prepare the data first (python data_prep/multipie.py --out {prepared} --size {size})"
+        )
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    meta = _meta_path(prepared, protocol, size)
+    if meta.exists():
+        gallery_flash = int(json.loads(meta.read_text())["gallery_flash"])
+    else:  # prepared before the gallery flash was recorded: every gallery row shows it
+        flashes = {int(r["flash"]) for r in rows if r["role"] == "gallery"}
+        gallery_flash = flashes.pop() if len(flashes) == 1 else FRONTAL_FLASH
+    return Manifest(protocol, size, rows, gallery_flash)
+
+
+def tested_subjects(prepared: Path, protocols: list[str], size: int) -> set[int]:
+    """Every subject that some protocol tests on (a recognizer must never train on them)."""
+    return set().union(*(read_manifest(prepared, p, size).subjects("test") for p in protocols))
+
+
+class ManifestWriter:
+    """Writes several protocols' manifests in one pass; each appears, with its description, only when complete."""
+
+    def __init__(self, prepared: Path, protocols: list[str], size: int, gallery_flash: int):
+        self.prepared, self.protocols, self.size, self.gallery_flash = Path(prepared), protocols, size, gallery_flash
+        self._stack = ExitStack()
+        self._writers: dict[str, csv.DictWriter] = {}
+
+    def __enter__(self) -> "ManifestWriter":
+        for protocol in self.protocols:
+            f = self._stack.enter_context(atomic_open(manifest_path(self.prepared, protocol, self.size), "w"))
+            self._writers[protocol] = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS)
+            self._writers[protocol].writeheader()
+        return self
+
+    def write(self, protocol: str, row: dict) -> None:
+        self._writers[protocol].writerow(row)
+
+    def __exit__(self, *exc) -> None:
+        self._stack.__exit__(*exc)
+        if exc[0] is None:
+            for protocol in self.protocols:
+                meta = {"protocol": protocol, "size": self.size, "gallery_flash": self.gallery_flash}
+                atomic_write_text(_meta_path(self.prepared, protocol, self.size), json.dumps(meta, indent=1))

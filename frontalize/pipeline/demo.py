@@ -1,0 +1,113 @@
+"""`make demo` / `frontalize demo`: the whole pipeline on the embedded default, on the CPU, with a closing summary.
+
+SynthPIE `small` -> aligned crops and protocol manifests -> the shared recognizer -> a GAN (setting1_4, CPU
+configuration) -> the identity report on setting1 -> `frontalize infer` on a test subject's profile photo.
+Each step says what it does and the command that does it alone, shows a progress bar with the time left,
+and skips work that is already done (a finished recognizer run, a finished GAN run, generated files).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from frontalize.config import load_config
+from frontalize.data.multipie import ShotId
+from frontalize.data.prep import PrepConfig, prepare
+from frontalize.inference.frontalizer import Frontalizer, frontalize_files
+from frontalize.pipeline.data import DEFAULT_PRESET, DEFAULT_SIZE, generate_default
+from frontalize.pipeline.evaluate import ReportRequest, identity_report
+from frontalize.pipeline.gan import launch
+from frontalize.pipeline.recognizer import train_shared_recognizer
+from frontalize.runs import checkpoint as ckpt
+from frontalize.runs.folders import finished_gan_run, newest_recognizer
+from frontalize.synthpie.generate import PRESETS
+
+SETTING = "setting1_4"
+PROTOCOL = "setting1"
+STEPS = 6
+
+
+@dataclass
+class DemoPaths:
+    out: Path  # runs/demo: data, report, inferred picture
+    runs: Path  # runs: the trained networks
+
+    @property
+    def prepared(self) -> Path:
+        return self.out / "prepared"
+
+    @property
+    def report(self) -> Path:
+        return self.out / "report"
+
+    @property
+    def infer(self) -> Path:
+        return self.out / "infer"
+
+
+def sample_photo(synthpie_root: Path) -> Path:
+    """A +45-degree shot under the gallery flash of the last subject, a test subject in every protocol."""
+    preset = PRESETS[DEFAULT_PRESET]
+    return synthpie_root / ShotId(preset.subjects, 1, 1, "19_0", 7).relpath
+
+
+class _Steps:
+    def __init__(self):
+        self.k, self.t0 = 0, time.perf_counter()
+
+    def begin(self, what: str, command: str) -> None:
+        self.k += 1
+        print(f"\n[{self.k}/{STEPS}] {what}   ({time.perf_counter() - self.t0:.0f} s so far)\n      alone: {command}", flush=True)
+
+
+def run_demo(out: Path = Path("runs/demo"), runs: Path = Path("runs"), progress: bool = True) -> dict:
+    paths, steps = DemoPaths(Path(out), Path(runs)), _Steps()
+    steps.begin(f"SynthPIE `{DEFAULT_PRESET}`: synthetic subjects in the Multi-PIE layout",
+                f"python data_prep/synthpie.py --preset {DEFAULT_PRESET} --out {paths.out / 'synthpie'}")
+    root = generate_default(paths.prepared, progress=progress)
+
+    steps.begin(f"preparation: aligned {DEFAULT_SIZE}-px crops and protocol manifests",
+                f"python data_prep/multipie.py --out {paths.prepared} --size {DEFAULT_SIZE} --preview")
+    prep = prepare(PrepConfig(root=root, out=paths.prepared, size=DEFAULT_SIZE, preview=True, progress=progress,
+                              workers=os.cpu_count() or 1))
+    print(f"      {prep['images']} images, {prep['manifests'][PROTOCOL]['split']}")
+
+    recognizer = newest_recognizer(paths.runs)
+    steps.begin("the shared recognizer (tiny IResNet, ArcFace)" + (f": using {recognizer}" if recognizer else ""),
+                f"python scripts/train_recognizer.py --config configs/recognizer_synthpie.yaml data.prepared={paths.prepared}")
+    if recognizer is None:
+        recognizer = train_shared_recognizer(paths.prepared, DEFAULT_SIZE, paths.runs, progress=progress)
+
+    run = finished_gan_run(paths.runs, SETTING)
+    steps.begin(f"GAN {SETTING}, CPU configuration" + (f": using the finished run {run}" if run else ""),
+                f"python scripts/train_gan.py --setting {SETTING} --cpu data.prepared={paths.prepared}")
+    if run is None:
+        cfg = load_config(SETTING, cpu=True, overrides=[f"data.prepared={paths.prepared}", f"loss.recognizer={recognizer}",
+                                                         f"train.runs_dir={paths.runs}"])
+        run = Path(launch(cfg, progress=progress)["run_dir"])
+    checkpoint = run / "checkpoints" / "best.pt"
+    checkpoint = checkpoint if checkpoint.exists() else ckpt.latest(run / "checkpoints")
+
+    steps.begin(f"identity report on {PROTOCOL}", f"python scripts/evaluate.py --checkpoint {checkpoint} "
+                f"--protocol {PROTOCOL} --out {paths.report}")
+    report = identity_report(ReportRequest(checkpoint=checkpoint, protocol=PROTOCOL, out=paths.report,
+                                           recognizer=recognizer, runs_dir=paths.runs, progress=progress))
+
+    photo = sample_photo(root)
+    steps.begin("frontalize a photo", f"frontalize infer {photo} --out {paths.infer} --side-by-side")
+    engine = Frontalizer(checkpoint)
+    totals = frontalize_files(engine, [photo], paths.infer, side_by_side=True)
+    inferred = sorted(paths.infer.glob("*_side.png"))
+
+    print(f"\ndemo finished in {time.perf_counter() - steps.t0:.0f} s\n")
+    print(report.paths["markdown"].read_text())
+    print("where things are:")
+    print(f"  report       {report.paths['markdown']} (+ .csv, chart {report.paths['chart'].name}, {report.paths['json'].name})")
+    if "samples" in report.paths:
+        print(f"  sample grid  {report.paths['samples']} (input | frontalized | target, one row per yaw)")
+    print(f"  inferred     {inferred[0] if inferred else 'none: ' + str(totals.failed) + ' photo(s) without a face'}")
+    print(f"  networks     recognizer {recognizer}; generator {checkpoint}")
+    print(f"  prepared     {paths.prepared} (preview_{DEFAULT_SIZE}.png shows landmarks and region boxes)")
+    return {"report": report, "checkpoint": checkpoint, "recognizer": recognizer, "inferred": inferred}

@@ -1,0 +1,87 @@
+"""The recognizer's configuration: typed dataclasses, a YAML file (``configs/recognizer_*.yaml``), `key=value` overrides."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from omegaconf import OmegaConf
+
+from frontalize.config import ConfigError, WandbConfig
+
+
+@dataclass
+class RecDataConfig:
+    source: str = "manifest"  # manifest | folder | recordio
+    prepared: str = "runs/demo/prepared"
+    protocol: str = "session01"
+    size: int = 128
+    max_yaw: Optional[int] = 30
+    exclude_test_of: list = field(default_factory=lambda: ["setting1", "session01"])
+    folder: Optional[str] = None
+    rec: Optional[str] = None
+    workers: int = 2
+    degrade: float = 0.0  # probability of a blur / downscale augmentation (see recognition/data.default_augment)
+
+
+@dataclass
+class RecModelConfig:
+    arch: str = "tiny"  # tiny | r18 | r34 | r50 | r100
+    width: float = 1.0
+    embedding: int = 512
+    dropout: float = 0.0
+    margin: str = "arcface"  # arcface | cosface | sphereface | combined | softmax
+    scale: float = 64.0
+
+
+@dataclass
+class RecOptimConfig:
+    name: str = "adamw"  # adamw | sgd
+    lr: float = 2e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.05
+    warmup_fraction: float = 0.05
+
+
+@dataclass
+class RecTrainConfig:
+    epochs: int = 20
+    batch_size: int = 64
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    threads: int = 0
+    log_every: int = 20
+    keep_last: int = 2
+    runs_dir: str = "runs/recognizer"
+
+
+@dataclass
+class RecEvalConfig:
+    protocols: list = field(default_factory=lambda: ["setting1", "session01"])
+    bins: list = field(default_factory=list)
+    flip: bool = True
+
+
+@dataclass
+class RecognizerConfig:
+    name: str = "recognizer"
+    data: RecDataConfig = field(default_factory=RecDataConfig)
+    model: RecModelConfig = field(default_factory=RecModelConfig)
+    optim: RecOptimConfig = field(default_factory=RecOptimConfig)
+    train: RecTrainConfig = field(default_factory=RecTrainConfig)
+    eval: RecEvalConfig = field(default_factory=RecEvalConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+
+
+def load_recognizer_config(path: Path | None, overrides: list[str] | None = None) -> RecognizerConfig:
+    try:
+        layers = [OmegaConf.load(path)] if path else []
+        layers.append(OmegaConf.from_dotlist(list(overrides or [])))
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RecognizerConfig), *layers))
+    except Exception as e:  # OmegaConf names the key and the problem
+        raise ConfigError(f"bad recognizer configuration{f' in {path}' if path else ''}: {e}") from None
+
+
+def recognizer_yaml(cfg: RecognizerConfig) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
