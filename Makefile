@@ -17,18 +17,12 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# The whole pipeline on the embedded default (CPU, about 20 minutes on 2 cores):
-# SynthPIE `small` -> aligned crops + protocol manifests -> shared recognizer -> GAN (setting1_4, CPU
-# configuration) -> identity report -> frontalize a sample photo.  Each step skips work already done.
-SAMPLE := $(OUT)/synthpie/data/session01/multiview/080/01/19_0/080_01_01_190_07.png
+# The whole pipeline on the embedded default (CPU): SynthPIE `small` -> aligned crops + protocol manifests ->
+# shared recognizer -> GAN (setting1_4, CPU configuration) -> identity report -> frontalize a sample photo,
+# then a summary of where everything is.  Each step prints the command that runs it alone and skips work
+# already done (frontalize/pipeline/demo.py).
 demo: install
-	$(PY) data_prep/multipie.py --out $(OUT)/prepared --size 128 --preview
-	@test -n "$$(ls runs/recognizer/*/recognizer.pt 2>/dev/null)" || \
-		$(PY) scripts/train_recognizer.py --config configs/recognizer_synthpie.yaml --quiet data.prepared=$(OUT)/prepared
-	@test -n "$$(ls runs/gan/*-setting1_4/summary.json 2>/dev/null)" || \
-		$(PY) scripts/train_gan.py --setting 1_4 --cpu --quiet data.prepared=$(OUT)/prepared
-	$(PY) scripts/evaluate.py --protocol setting1 --out $(OUT)/report
-	$(PY) -m frontalize.cli.main infer $(SAMPLE) --out $(OUT)/infer --side-by-side
+	$(PY) -m frontalize.cli.main demo --out $(OUT)
 
 test: install
 	$(PY) -m pytest -q

@@ -16,3 +16,27 @@ def test_synthpie_cli_refuses_foreign_folder(tmp_path, capsys):
     (tmp_path / "mine.txt").write_text("x")
     assert main(["synthpie", "--preset", "tiny", "--out", str(tmp_path), "--quiet"]) == 2
     assert "not a SynthPIE tree" in capsys.readouterr().err
+
+
+def test_demo_runs_every_step_and_ends_with_a_summary(tiny_synthpie, tmp_path, capsys):
+    """`make demo` on the `tiny` preset with short trainings: every step runs, a second run reuses them."""
+    import shutil
+
+    out, runs = tmp_path / "demo", tmp_path / "runs"
+    shutil.copytree(tiny_synthpie, out / "synthpie")  # generation is tested elsewhere; the demo completes the tree
+    args = ["demo", "--out", str(out), "--runs-dir", str(runs), "--quiet", "--preset", "tiny",
+            "--recognizer", "train.epochs=1", "train.batch_size=16", "data.workers=0",
+            "--gan", "train.steps=2", "train.eval_every=2", "data.workers=0", "data.val_subjects=1"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    for k in range(1, 7):
+        assert f"[{k}/6]" in text
+    assert "alone: python scripts/train_gan.py --setting setting1_4 --cpu" in text
+    assert "| rank-1 frontalized (%) |" in text and "where things are:" in text
+    assert (out / "report" / "rank1_setting1.md").exists() and (out / "report" / "samples_setting1.png").exists()
+    assert [p.name for p in (out / "infer").iterdir()] == ["006_01_01_190_07_frontal.png", "006_01_01_190_07_side.png"] or \
+        sorted(p.name for p in (out / "infer").iterdir()) == ["006_01_01_190_07_frontal.png", "006_01_01_190_07_side.png"]
+    assert main(args) == 0  # everything done: the networks are reused, not trained again
+    again = capsys.readouterr().out
+    assert "using the finished run" in again and "recognizer (tiny IResNet, ArcFace): using" in again
+    assert len(list((runs / "gan").iterdir())) == 1 and len(list((runs / "recognizer").iterdir())) == 1

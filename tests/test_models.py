@@ -46,11 +46,17 @@ def test_pixel_norm_everywhere_but_first_and_last_decoder_layers():
     from frontalize.models.generator import PixelNorm
 
     g = Generator(64, width=0.125)
-    assert not any(isinstance(m, PixelNorm) for m in g.dec16.modules())
+    assert not any(isinstance(m, PixelNorm) for m in g.dec16.modules())  # the first decoder layer
     for block in (g.dec8, g.dec4, g.dec2, g.dec1):
-        assert sum(isinstance(m, PixelNorm) for m in block) == 2
-    out = g(torch.zeros(1, 3, 64, 64))[-1]
-    assert out.shape[1] == 3  # to-RGB layers end in tanh, no norm
+        # conv -> pixel-norm -> ReLU, twice
+        assert [type(m).__name__ for m in block] == ["Conv2d", "PixelNorm", "ReLU"] * 2
+    # the last layers (to RGB, one per scale): a bare convolution each, then tanh in forward
+    assert all(type(m) is nn.Conv2d for m in g.to_rgb)
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        g.to_rgb[2].weight.mul_(50)  # drive the last layer hard: tanh must keep the output inside (-1, 1)
+        out = g(x)[-1]
+    assert out.abs().max() <= 1 and out.abs().max() > 0.9
 
 
 class _LinearCritic(DiscriminatorSet):

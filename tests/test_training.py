@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -91,6 +90,34 @@ def test_every_setting_runs_a_few_steps(setting, prepared_tiny, profile_folder, 
         assert "l1" not in rows[0]  # no targets for image-folder inputs
 
 
+@pytest.mark.parametrize("n", ["1", "2", "3", "4", "5", "8"])
+def test_session01_settings_are_the_setting1_ones_on_another_protocol(n):
+    from frontalize.config import CONFIG_DIR, load_config
+
+    session = load_config(f"session01_{n}", cpu=True)
+    setting = load_config(f"setting1_{n}", cpu=True, overrides=["data.protocol=session01"])
+    assert session.setting == f"session01_{n}" and session.data.protocol == "session01"
+    setting.setting = session.setting
+    assert session == setting
+    assert f"inherit: setting1_{n}" in (CONFIG_DIR / f"session01_{n}.yaml").read_text()  # defined once, not copied
+
+
+def test_inheriting_settings_refuse_cycles_and_missing_parents(tmp_path):
+    from frontalize.config import ConfigError, load_config
+
+    (tmp_path / "setting9_1.yaml").write_text("inherit: setting9_2\n")
+    (tmp_path / "setting9_2.yaml").write_text("inherit: setting9_1\n")
+    (tmp_path / "setting9_3.yaml").write_text("inherit: setting9_404\nloss: {l1: 3.0}\n")
+    (tmp_path / "setting9_4.yaml").write_text("inherit: setting9_3\nloss: {gan: 2.0}\n")
+    with pytest.raises(ConfigError, match="a cycle"):
+        load_config("setting9_1", config_dir=tmp_path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("setting9_4", config_dir=tmp_path)
+    (tmp_path / "setting9_3.yaml").write_text("loss: {l1: 3.0, gan: 5.0}\n")
+    child = load_config("setting9_4", config_dir=tmp_path)
+    assert (child.loss.l1, child.loss.gan) == (3.0, 2.0)  # the parent's values, the child's on top
+
+
 def test_setting_names_dry_run_and_unknown(capsys):
     assert train_main(["--setting", "1_4", "--dry-run", "--cpu"]) == 0
     a = capsys.readouterr().out
@@ -114,17 +141,26 @@ def test_kill_9_then_resume_repeats_the_uninterrupted_losses(prepared_tiny, tmp_
     assert straight.wait(timeout=300) == 0, straight.stdout.read()
     reference = {r["step"]: r for r in _metrics(_only_run(tmp_path / "a"))}
 
-    crashing = _run(["--setting", "1_4", "--cpu", "--quiet", *_overrides(out, tmp_path / "b", steps)])
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        runs = list((tmp_path / "b" / "gan").glob("*/metrics.jsonl")) if (tmp_path / "b" / "gan").exists() else []
-        if runs and any(json.loads(line)["step"] >= 5 for line in runs[0].read_text().splitlines() if line.strip()):
-            break
-        time.sleep(0.02)
-    crashing.send_signal(signal.SIGKILL)
-    crashing.wait()
+    # the crash is made deterministic: the process kills itself right after logging step 5 (last checkpoint: 4)
+    crash_at_step_5 = (
+        "import os, signal, sys\n"
+        "from frontalize.runs.tracking import Tracker\n"
+        "log = Tracker.log\n"
+        "def log_then_die(self, step, scalars):\n"
+        "    log(self, step, scalars)\n"
+        "    if step == 5:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "Tracker.log = log_then_die\n"
+        "from frontalize.cli.train import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    crashing = subprocess.run([sys.executable, "-c", crash_at_step_5, "--setting", "1_4", "--cpu", "--quiet",
+                               *_overrides(out, tmp_path / "b", steps)], cwd=ROOT,
+                              env={**os.environ, "WANDB_MODE": "disabled"}, capture_output=True, text=True, timeout=300)
+    assert crashing.returncode == -signal.SIGKILL, crashing.stdout + crashing.stderr
     run = _only_run(tmp_path / "b")
-    assert ckpt.latest(run / "checkpoints").name in ("step_00000004.pt", "step_00000006.pt")
+    assert ckpt.latest(run / "checkpoints").name == "step_00000004.pt"
+    assert [r["step"] for r in _metrics(run)] == [1, 2, 3, 4, 5] and not (run / "summary.json").exists()
     resumed = _run(["--setting", "1_4", "--cpu", "--quiet", "--resume", str(run), *_overrides(out, tmp_path / "b", steps)])
     log = resumed.communicate(timeout=300)[0]
     assert resumed.returncode == 0, log
@@ -326,3 +362,35 @@ def test_encoder_pretraining_learns_identity_and_the_generator_starts_from_it(pr
     assert (run / PRETRAINED_ENCODER).stat().st_mtime_ns == stamp
     assert torch.equal(again.G.encoder.fc7.weight, trainer.G.encoder.fc7.weight)
     assert "encoder pretrained on" not in capsys.readouterr().out
+
+
+def test_the_gallery_flash_chosen_at_preparation_is_used_everywhere(tiny_synthpie, tmp_path):
+    """`--gallery-flash 10`: recorded with the manifests; the trainer's validation gallery, its gallery_flash
+    targets and its sample rows follow it instead of assuming flash 07."""
+    from frontalize.config import load_config
+    from frontalize.data.images import load_square
+    from frontalize.data.manifest import read_manifest
+    from frontalize.data.prep import PrepConfig, prepare
+    from frontalize.runs.distributed import DistInfo
+    from frontalize.training.trainer import Trainer
+
+    out = tmp_path / "prepared"
+    prepare(PrepConfig(root=tiny_synthpie, out=out, size=64, workers=1, progress=False, gallery_flash=10,
+                       protocols=("setting1",)))
+    manifest = read_manifest(out, "setting1", 64)
+    assert manifest.gallery_flash == 10
+    assert {r["flash"] for r in manifest.rows if r["role"] == "gallery"} == {"10"}
+    cfg = load_config("1_4", cpu=True, overrides=_overrides(out, tmp_path, 1, **{"data.val_subjects": "1",
+                                                                                 "data.target": "gallery_flash"}))
+    trainer = Trainer(cfg, tmp_path / "run", DistInfo(), torch.device("cpu"), progress=False)
+    assert trainer.gallery_flash == 10
+    assert {r["flash"] for r in trainer.check_rows if r["role"] == "gallery"} == {"10"}
+    assert all(r["flash"] == "10" for r in trainer.samples if r["camera"] != "05_1")  # at 0 degrees it is the gallery shot
+    frontal_10 = {(r["subject"], r["recording"]): r["crop_path"] for r in manifest.rows
+                  if r["camera"] == "05_1" and r["flash"] == "10"}
+    pairs = trainer.inputs
+    pairs.augment = None
+    for i in (0, len(pairs.rows) - 1):
+        _, target, _ = pairs[(i, 0)]
+        expected = load_square(out / frontal_10[(pairs.rows[i]["subject"], pairs.rows[i]["recording"])], 64)
+        assert ((target.permute(1, 2, 0).numpy() + 1) * 127.5).round().astype("uint8").tolist() == expected.tolist()

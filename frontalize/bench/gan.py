@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from frontalize.bench import benchmark
+from frontalize.bench.registry import benchmark
 from frontalize.config import load_config
 from frontalize.losses.reconstruction import IdentityLoss, VGGRelu7Features
 from frontalize.models.discriminators import build_discriminators

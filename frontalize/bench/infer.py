@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from frontalize.bench import benchmark
+from frontalize.bench.registry import benchmark
 from frontalize.config import load_config, to_yaml
 from frontalize.models.factory import build_generator
 from frontalize.runs import checkpoint as ckpt

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from frontalize.bench import benchmark
+from frontalize.bench.registry import benchmark
 from frontalize.data.multipie import CAMERA_BY_NAME
 from frontalize.data.prep import PrepConfig, prepare
 from frontalize.synthpie.generate import generate

@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from frontalize.bench import benchmark
+from frontalize.bench.registry import benchmark
 from frontalize.recognition.iresnet import get_backbone
 from frontalize.recognition.recognizer import Recognizer
 

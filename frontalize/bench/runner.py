@@ -9,8 +9,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from frontalize.bench import BENCHMARKS, load_all
+from frontalize.bench.registry import BENCHMARKS
 from frontalize.bench.machine import describe, peak_rss_mib
+from frontalize.utils.io import atomic_write_text
+
+
+def load_all() -> None:
+    """Import every module that registers benchmarks."""
+    from frontalize.bench import gan, infer, prep, recognizer, synthpie, train  # noqa: F401
 
 
 def run_one(name: str, quick: bool) -> dict:
@@ -52,7 +58,7 @@ def main(argv=None) -> int:
     p.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        args.child_out.write_text(json.dumps(run_one(args.child, args.quick)))
+        atomic_write_text(args.child_out, json.dumps(run_one(args.child, args.quick)))
         return 0
     if args.list:
         for name, (_, help_) in BENCHMARKS.items():
@@ -70,7 +76,7 @@ def main(argv=None) -> int:
         print(_headline(name, results[name]), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"machine": machine, "quick": args.quick, "results": results}, indent=1))
+        atomic_write_text(args.json, json.dumps({"machine": machine, "quick": args.quick, "results": results}, indent=1))
         print(f"wrote {args.json}")
     return 1 if any("error" in r for r in results.values()) else 0
 

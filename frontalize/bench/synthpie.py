@@ -5,7 +5,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from frontalize.bench import benchmark
+from frontalize.bench.registry import benchmark
 from frontalize.synthpie.generate import PRESETS, generate, render_unit
 from frontalize.synthpie.realism import BAR_CAMERAS, measure, sample_images
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from frontalize.bench import benchmark
+from frontalize.bench.registry import benchmark
 from frontalize.bench.prep import synthpie_subset
 from frontalize.config import load_config
 from frontalize.data.prep import PrepConfig, prepare

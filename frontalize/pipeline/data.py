@@ -16,12 +16,12 @@ def default_synthpie_root(prepared: Path) -> Path:
     return Path(prepared).parent / "synthpie"
 
 
-def generate_default(prepared: Path, workers: int | None = None, progress: bool = True) -> Path:
-    """SynthPIE `small` beside ``prepared`` (finished files are kept, so a re-run is quick)."""
+def generate_default(prepared: Path, workers: int | None = None, progress: bool = True, preset: str = DEFAULT_PRESET) -> Path:
+    """SynthPIE (`small` unless told) beside ``prepared`` (finished files are kept, so a re-run is quick)."""
     from frontalize.synthpie.generate import generate
 
     root = default_synthpie_root(prepared)
-    generate(root, DEFAULT_PRESET, seed=0, workers=workers, progress=progress)
+    generate(root, preset, seed=0, workers=workers, progress=progress)
     return root
 
 

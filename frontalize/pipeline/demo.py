@@ -47,10 +47,9 @@ class DemoPaths:
         return self.out / "infer"
 
 
-def sample_photo(synthpie_root: Path) -> Path:
+def sample_photo(synthpie_root: Path, preset: str) -> Path:
     """A +45-degree shot under the gallery flash of the last subject, a test subject in every protocol."""
-    preset = PRESETS[DEFAULT_PRESET]
-    return synthpie_root / ShotId(preset.subjects, 1, 1, "19_0", 7).relpath
+    return synthpie_root / ShotId(PRESETS[preset].subjects, 1, 1, "19_0", 7).relpath
 
 
 class _Steps:
@@ -62,11 +61,13 @@ class _Steps:
         print(f"\n[{self.k}/{STEPS}] {what}   ({time.perf_counter() - self.t0:.0f} s so far)\n      alone: {command}", flush=True)
 
 
-def run_demo(out: Path = Path("runs/demo"), runs: Path = Path("runs"), progress: bool = True) -> dict:
+def run_demo(out: Path = Path("runs/demo"), runs: Path = Path("runs"), progress: bool = True, preset: str = DEFAULT_PRESET,
+             recognizer_overrides: list[str] = (), gan_overrides: list[str] = ()) -> dict:
+    """The demo; ``preset`` and the overrides exist for quick smoke runs (``frontalize demo --preset tiny ...``)."""
     paths, steps = DemoPaths(Path(out), Path(runs)), _Steps()
-    steps.begin(f"SynthPIE `{DEFAULT_PRESET}`: synthetic subjects in the Multi-PIE layout",
-                f"python data_prep/synthpie.py --preset {DEFAULT_PRESET} --out {paths.out / 'synthpie'}")
-    root = generate_default(paths.prepared, progress=progress)
+    steps.begin(f"SynthPIE `{preset}`: synthetic subjects in the Multi-PIE layout",
+                f"python data_prep/synthpie.py --preset {preset} --out {paths.out / 'synthpie'}")
+    root = generate_default(paths.prepared, preset=preset, progress=progress)
 
     steps.begin(f"preparation: aligned {DEFAULT_SIZE}-px crops and protocol manifests",
                 f"python data_prep/multipie.py --out {paths.prepared} --size {DEFAULT_SIZE} --preview")
@@ -78,14 +79,15 @@ def run_demo(out: Path = Path("runs/demo"), runs: Path = Path("runs"), progress:
     steps.begin("the shared recognizer (tiny IResNet, ArcFace)" + (f": using {recognizer}" if recognizer else ""),
                 f"python scripts/train_recognizer.py --config configs/recognizer_synthpie.yaml data.prepared={paths.prepared}")
     if recognizer is None:
-        recognizer = train_shared_recognizer(paths.prepared, DEFAULT_SIZE, paths.runs, progress=progress)
+        recognizer = train_shared_recognizer(paths.prepared, DEFAULT_SIZE, paths.runs, progress=progress,
+                                             overrides=list(recognizer_overrides))
 
     run = finished_gan_run(paths.runs, SETTING)
     steps.begin(f"GAN {SETTING}, CPU configuration" + (f": using the finished run {run}" if run else ""),
                 f"python scripts/train_gan.py --setting {SETTING} --cpu data.prepared={paths.prepared}")
     if run is None:
         cfg = load_config(SETTING, cpu=True, overrides=[f"data.prepared={paths.prepared}", f"loss.recognizer={recognizer}",
-                                                         f"train.runs_dir={paths.runs}"])
+                                                         f"train.runs_dir={paths.runs}", *gan_overrides])
         run = Path(launch(cfg, progress=progress)["run_dir"])
     checkpoint = run / "checkpoints" / "best.pt"
     checkpoint = checkpoint if checkpoint.exists() else ckpt.latest(run / "checkpoints")
@@ -95,7 +97,7 @@ def run_demo(out: Path = Path("runs/demo"), runs: Path = Path("runs"), progress:
     report = identity_report(ReportRequest(checkpoint=checkpoint, protocol=PROTOCOL, out=paths.report,
                                            recognizer=recognizer, runs_dir=paths.runs, progress=progress))
 
-    photo = sample_photo(root)
+    photo = sample_photo(root, preset)
     steps.begin("frontalize a photo", f"frontalize infer {photo} --out {paths.infer} --side-by-side")
     engine = Frontalizer(checkpoint)
     totals = frontalize_files(engine, [photo], paths.infer, side_by_side=True)

@@ -12,9 +12,10 @@ SHARED_RECIPE = CONFIG_DIR / "recognizer_synthpie.yaml"
 
 
 def train_shared_recognizer(prepared: Path, size: int, runs_root: Path, wandb_mode: str = "auto",
-                            progress: bool = True) -> Path:
-    cfg = load_recognizer_config(SHARED_RECIPE, [f"data.prepared={prepared}", f"data.size={size}",
-                                                 f"wandb.mode={wandb_mode}", f"train.runs_dir={Path(runs_root) / RECOGNIZER}"])
+                            progress: bool = True, overrides: list[str] = ()) -> Path:
+    """The shared recipe (configs/recognizer_synthpie.yaml) on ``prepared``, as a run under ``runs_root/recognizer``."""
+    cfg = load_recognizer_config(SHARED_RECIPE, [f"data.prepared={prepared}", f"data.size={size}", f"wandb.mode={wandb_mode}",
+                                                 f"train.runs_dir={Path(runs_root) / RECOGNIZER}", *overrides])
     return train(cfg, progress=progress)
 
 

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from frontalize.data.images import IMAGE_SUFFIXES, ImageProblem, read_rgb, to_tensor
 from frontalize.data.template import ARCFACE_SIZE, TEMPLATE_ZOOM
+from frontalize.utils.io import atomic_open
 
 MAGIC = 0xCED7230A
 IRHEADER = struct.Struct("<IfQQ")
@@ -170,7 +171,7 @@ def _arcface_size(rgb: np.ndarray) -> np.ndarray:
 
 def write_recordio(rec: Path, idx: Path, items: list[tuple[np.ndarray, int]]) -> None:
     """Write RGB images with labels in insightface's layout (header record 0, images from key 1)."""
-    with open(rec, "wb") as f, open(idx, "w") as g:
+    with atomic_open(rec) as f, atomic_open(idx, "w") as g:
         header = IRHEADER.pack(2, 0.0, 0, 0) + struct.pack("<2f", 1.0, float(len(items) + 1))
         for key, payload in [(0, header)] + [
             (k + 1, IRHEADER.pack(0, float(label), k + 1, 0) + cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))[1].tobytes())

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from frontalize.data.images import to_tensor
+from frontalize.utils.io import atomic_write_bytes
 
 
 class _SafeUnpickler(pickle.Unpickler):
@@ -42,7 +43,7 @@ def load_pairs_bin(path: Path) -> tuple[list[bytes], np.ndarray]:
 def write_pairs_bin(path: Path, images: list[np.ndarray], issame: list[bool]) -> None:
     """Write RGB 112x112 images as a `.bin` pair file (consecutive images form a pair)."""
     bins = [cv2.imencode(".jpg", cv2.cvtColor(im, cv2.COLOR_RGB2BGR))[1].tobytes() for im in images]
-    Path(path).write_bytes(pickle.dumps((bins, list(map(bool, issame))), protocol=4))
+    atomic_write_bytes(path, pickle.dumps((bins, list(map(bool, issame))), protocol=4))
 
 
 def ten_fold_accuracy(distances: np.ndarray, issame: np.ndarray, folds: int = 10) -> tuple[float, float, float]:
