@@ -85,8 +85,10 @@ class TrainConfig:
     steps: int = 100_000
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
-    amp: bool = True  # mixed precision on CUDA
-    compile: bool = False
+    amp: bool = True  # mixed precision on CUDA (runs/precision.py)
+    amp_dtype: str = "bfloat16"  # bfloat16 | float16 (float16 adds loss scaling)
+    compile: bool = False  # torch.compile the generator
+    channels_last: bool = False  # NHWC memory layout for the networks and batches (CUDA convolutions prefer it)
     ema: float = 0.0  # decay of an exponential moving average of the generator (0: none); evaluated and shipped
     threads: int = 0  # CPU threads (0: torch's default)
     log_every: int = 50

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+from multiprocessing import get_context
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -15,14 +16,14 @@ from frontalize.runs import checkpoint as ckpt
 from frontalize.synthpie.generate import PRESETS, render_unit
 
 
-def profile_folder(folder: Path, n: int, cameras=("08_0", "13_0", "04_1", "19_0")) -> Path:
+def profile_folder(folder: Path, n: int, cameras=("08_0", "13_0", "04_1", "19_0"), workers: int = 1) -> Path:
     """``n`` SynthPIE photos at the given cameras (+-30/45 degrees by default), flashes 07 and 10, in one folder."""
     tree = folder / "tree"
     preset = replace(PRESETS["small"], cameras=cameras, flashes=(7, 10))
-    subject = 1
-    while len(list(tree.rglob("*.png"))) < n:
-        render_unit(tree, preset, 0, subject, 1, 1)
-        subject += 1
+    subjects = range(1, -(-n // (len(cameras) * len(preset.flashes))) + 1)
+    units = [(tree, preset, 0, s, 1, 1) for s in subjects]
+    with get_context("fork").Pool(workers) as pool:
+        pool.starmap(render_unit, units)
     photos = folder / "photos"
     photos.mkdir()
     for p in sorted(tree.rglob("*.png"))[:n]:

@@ -16,7 +16,7 @@ from frontalize.utils.io import atomic_write_text
 
 def load_all() -> None:
     """Import every module that registers benchmarks."""
-    from frontalize.bench import gan, infer, prep, recognizer, synthpie, train  # noqa: F401
+    from frontalize.bench import gan, gpu, infer, prep, recognizer, synthpie, train  # noqa: F401
 
 
 def run_one(name: str, quick: bool) -> dict:
@@ -43,6 +43,8 @@ def run_isolated(name: str, quick: bool) -> dict:
 
 
 def _headline(name: str, result: dict) -> str:
+    if "skipped" in result:
+        return f"{name:<40} skipped: {result['skipped']}"
     value = result.get(name, result.get("error", ""))
     return f"{name:<40} {value!s:>14}   peak RSS {result.get('peak_rss_mib', '?')} MiB, {result.get('wall_s', '?')} s"
 
@@ -74,9 +76,9 @@ def main(argv=None) -> int:
     for name in args.names or list(BENCHMARKS):
         results[name] = run_isolated(name, args.quick)
         print(_headline(name, results[name]), flush=True)
+        if args.json:  # after each benchmark: a run cut short keeps what it measured
+            atomic_write_text(args.json, json.dumps({"machine": machine, "quick": args.quick, "results": results}, indent=1))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.json, json.dumps({"machine": machine, "quick": args.quick, "results": results}, indent=1))
         print(f"wrote {args.json}")
     return 1 if any("error" in r for r in results.values()) else 0
 

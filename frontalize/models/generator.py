@@ -25,7 +25,9 @@ class PixelNorm(nn.Module):
     """Normalise each pixel's feature vector to unit RMS (ProGAN)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+        # the statistic in float32 whatever autocast chose: in float16 the mean square of small activations
+        # underflows and the gradient of rsqrt overflows (NaN gradients in the whole generator)
+        return x * torch.rsqrt(x.float().pow(2).mean(dim=1, keepdim=True) + 1e-8).to(x.dtype)
 
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:

@@ -12,7 +12,7 @@ from frontalize.config import ConfigError, WandbConfig
 
 @dataclass
 class RecDataConfig:
-    source: str = "manifest"  # manifest | folder | recordio
+    source: str = "manifest"  # manifest | folder | recordio | synthetic (random images: smoke tests, throughput)
     prepared: str = "runs/demo/prepared"
     protocol: str = "session01"
     size: int = 128
@@ -22,6 +22,8 @@ class RecDataConfig:
     rec: Optional[str] = None
     workers: int = 2
     degrade: float = 0.0  # probability of a blur / downscale augmentation (see recognition/data.default_augment)
+    synthetic_images: int = 4096  # data.source=synthetic
+    synthetic_classes: int = 1000
 
 
 @dataclass
@@ -49,7 +51,8 @@ class RecTrainConfig:
     batch_size: int = 64
     seed: int = 0
     device: str = "auto"
-    amp: bool = True
+    amp: bool = True  # mixed precision on CUDA (runs/precision.py)
+    amp_dtype: str = "bfloat16"  # bfloat16 | float16 (float16 adds loss scaling)
     threads: int = 0
     log_every: int = 20
     keep_last: int = 2

@@ -105,6 +105,26 @@ class ImageFolderFaces(_Augmented):
         return _arcface_size(read_rgb(path)), label
 
 
+class SyntheticFaces(_Augmented):
+    """Random 112x112 pictures with random labels: the whole trainer runs without data (smoke tests, throughput).
+
+    Image k is drawn from a generator seeded by (seed, k), so it is the same in every worker and every run.
+    """
+
+    def __init__(self, n_images: int, n_classes: int, seed: int = 0):
+        if n_images < 1 or n_classes < 2:
+            raise ValueError("synthetic data needs at least one image and two classes")
+        self.n, self.num_classes, self.seed = n_images, n_classes, seed
+        self.labels = [int(c) for c in np.random.default_rng(seed).integers(n_classes, size=n_images)]
+
+    def __len__(self):
+        return self.n
+
+    def _load(self, index):
+        rgb = np.random.default_rng([self.seed, index]).integers(0, 256, (ARCFACE_SIZE, ARCFACE_SIZE, 3), dtype=np.uint8)
+        return rgb, self.labels[index]
+
+
 def _read_record(f, offset: int) -> bytes:
     f.seek(offset)
     magic, lrecord = struct.unpack("<II", f.read(8))

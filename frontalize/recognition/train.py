@@ -32,6 +32,7 @@ from frontalize.recognition.recognizer import Recognizer
 from frontalize.recognition.verification import verify_bin
 from frontalize.runs import checkpoint as ckpt
 from frontalize.runs.folders import latest_run_dir, new_run_dir
+from frontalize.runs.precision import choose_precision
 from frontalize.runs.tracking import Tracker
 from frontalize.utils.io import atomic_write_text
 
@@ -43,8 +44,10 @@ def build_dataset(cfg: RecognizerConfig):
         return rdata.ImageFolderFaces(Path(d.folder), augment=augment)
     if d.source == "recordio":
         return rdata.RecordIOFaces(Path(d.rec), augment=augment)
+    if d.source == "synthetic":
+        return rdata.SyntheticFaces(d.synthetic_images, d.synthetic_classes, cfg.train.seed)
     if d.source != "manifest":
-        raise ValueError(f"unknown data.source {d.source!r}: manifest, folder or recordio")
+        raise ValueError(f"unknown data.source {d.source!r}: manifest, folder, recordio or synthetic")
     rows = read_manifest(d.prepared, d.protocol, d.size).rows
     ds = rdata.ManifestFaces(Path(d.prepared), rows, "train", d.max_yaw, augment=augment,
                              exclude_subjects=tested_subjects(d.prepared, d.exclude_test_of, d.size))
@@ -102,8 +105,8 @@ def train(cfg: RecognizerConfig, resume: bool = False, progress: bool = True) ->
         opt = torch.optim.AdamW(params, lr=cfg.optim.lr)
     total = t.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_with_warmup(total, int(cfg.optim.warmup_fraction * total)))
-    use_amp = t.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    precision = choose_precision(device, t.amp, t.amp_dtype)
+    scaler = precision.scaler()
     step, wandb_id = 0, None
     last = ckpt.latest(run_dir / "checkpoints")
     if last is not None:
@@ -123,14 +126,15 @@ def train(cfg: RecognizerConfig, resume: bool = False, progress: bool = True) ->
                         pin_memory=device.type == "cuda", prefetch_factor=2 if cfg.data.workers else None)
     loss_fn = torch.nn.CrossEntropyLoss()
     print(f"recognizer {m.arch} ({sum(p.numel() for p in backbone.parameters()) / 1e6:.2f} M params), "
-          f"{len(dataset)} images of {dataset.num_classes} identities, {t.epochs} epochs on {device} -> {run_dir}")
+          f"{len(dataset)} images of {dataset.num_classes} identities, {t.epochs} epochs on {device} ({precision.name}) "
+          f"-> {run_dir}")
     t_start = t_epoch = time.perf_counter()
     seen = correct = 0
     backbone.train()
     bar = tqdm(total=total, initial=step, desc="recognizer", unit="step", disable=not progress)
     for images, labels in loader:
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        with torch.autocast(device.type, enabled=use_amp):
+        with precision.autocast():
             emb = backbone(images)
         logits = head(emb.float(), labels)
         loss = loss_fn(logits, labels)

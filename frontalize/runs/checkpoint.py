@@ -5,6 +5,7 @@ A checkpoint is a dict of state dicts and plain values (tensors, numbers, string
 """
 from __future__ import annotations
 
+import math
 import random
 import re
 from pathlib import Path
@@ -75,6 +76,11 @@ class NonFiniteLoss(RuntimeError):
 
 
 def check_finite(step: int, terms: dict) -> None:
+    """Raise NonFiniteLoss naming the first term that is NaN or infinite (one device sync for all of them)."""
+    tensors = [v.detach().float().reshape(()) for v in terms.values() if isinstance(v, torch.Tensor)]
+    numbers = [float(v) for v in terms.values() if not isinstance(v, torch.Tensor)]
+    if (not tensors or bool(torch.isfinite(torch.stack(tensors)).all())) and all(math.isfinite(v) for v in numbers):
+        return
     for name, value in terms.items():
         v = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
         if v != v or v in (float("inf"), float("-inf")):

@@ -25,7 +25,10 @@ class FrontalizationLoss:
         self.identity = identity
         self.adversarial = build_adversarial(cfg.adversarial, clip=cfg.clip, gp_weight=cfg.gp)
 
-    def critic_phase(self, profile: torch.Tensor, real_frontal: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    def critic_phase(self, profile: torch.Tensor, real_frontal: torch.Tensor, float32_penalty: bool = False
+                     ) -> tuple[torch.Tensor, dict]:
+        """``float32_penalty``: compute the gradient penalty outside autocast.  Under float16 its inner gradients
+        (taken without the loss scale) underflow or, scaled, overflow; float32 needs neither."""
         with torch.no_grad():
             fakes = self.G(profile)
         real = downscale_pyramid(real_frontal)
@@ -33,7 +36,11 @@ class FrontalizationLoss:
         terms = {"critic_adv": self.adversarial.critic_loss(d_real, d_fake)}
         total = terms["critic_adv"]
         if self.adversarial.gradient_penalty_weight:
-            terms["gradient_penalty"] = gradient_penalty(self.D, real, fakes)
+            if float32_penalty:
+                with torch.autocast(profile.device.type, enabled=False):
+                    terms["gradient_penalty"] = gradient_penalty(self.D, [r.float() for r in real], [f.float() for f in fakes])
+            else:
+                terms["gradient_penalty"] = gradient_penalty(self.D, real, fakes)
             total = total + self.adversarial.gradient_penalty_weight * terms["gradient_penalty"]
         stats = {
             "critic_real": sum(s.mean() for s in d_real.values()).detach() / len(d_real),

@@ -32,6 +32,7 @@ from frontalize.models.vgg import VGGFaceEncoder
 from frontalize.recognition.recognizer import Recognizer
 from frontalize.runs import checkpoint as ckpt
 from frontalize.runs import distributed as ddp
+from frontalize.runs.precision import Precision, choose_precision
 from frontalize.runs.tracking import Tracker
 from frontalize.training.data import FrontalFaces, ProfileFolder, ProfilePairs, paired_augment
 from frontalize.training.encoder_pretraining import pretrain_encoder
@@ -67,9 +68,9 @@ def _optimizer(cfg: Config, params):
     raise ValueError(f"unknown optimiser {o.name!r}: adam or rmsprop")
 
 
-def grad_norm(module: torch.nn.Module) -> float:
+def grad_norm(module: torch.nn.Module) -> torch.Tensor:
     norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
-    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
 
 
 class Trainer:
@@ -94,8 +95,9 @@ class Trainer:
                                        self.gallery_flash)
             self.has_targets = True
         self.frontals = FrontalFaces(prepared, rows, cfg.data.size, augment)
-        self.G = build_generator(cfg, self._pretrained_encoder()).to(device)
-        self.D = build_critics(cfg).to(device)
+        self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
+        self.G = build_generator(cfg, self._pretrained_encoder()).to(device, memory_format=self.memory_format)
+        self.D = build_critics(cfg).to(device, memory_format=self.memory_format)
         ddp.broadcast_parameters(self.G, info)
         ddp.broadcast_parameters(self.D, info)
         self.identity, self.identity_note = build_identity(cfg, device)
@@ -106,9 +108,7 @@ class Trainer:
         # weights when train.ema > 0 (adversarial training makes single steps' identity swing widely)
         self.G_ema = (AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(t.ema)) if t.ema > 0 else None)
         self.opt_d = _optimizer(cfg, self.D.parameters())
-        self.use_amp = t.amp and device.type == "cuda"
-        self.scaler_g = torch.amp.GradScaler("cuda", enabled=self.use_amp)
-        self.scaler_d = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.set_precision(choose_precision(device, t.amp, t.amp_dtype))
         self.step = 0
         self.best = -math.inf
         self.wandb_id = None
@@ -128,6 +128,11 @@ class Trainer:
         ddp.barrier(self.info)
         torch.manual_seed(cfg.train.seed)  # what follows does not depend on how long pretraining ran
         return str(path)
+
+    def set_precision(self, precision: Precision) -> None:
+        """Autocast dtype and the two GradScalers (one per optimiser; enabled only for float16)."""
+        self.precision = precision
+        self.scaler_g, self.scaler_d = precision.scaler(), precision.scaler()
 
     # ------------------------------------------------------------------ state
     @property
@@ -203,42 +208,24 @@ class Trainer:
         # critic iteration k of step s uses sub-step s * n_critic + k of both data streams
         inputs = iter(self._loader(self.inputs, self.step * n_critic, remaining * n_critic, stream=0))
         reals = iter(self._loader(self.frontals, self.step * n_critic, remaining * n_critic, stream=1))
-        clip = self.phases.adversarial.clip
-        t_last, images_since = time.perf_counter(), 0
+        t_last, steps_since = time.perf_counter(), 0
         bar = tqdm(total=t.steps, initial=self.step, unit="step", desc=f"GAN {self.cfg.setting}",
                    disable=not (self.progress and self.info.is_main))
         while self.step < t.steps:
-            self.G.train()
-            self.D.train()
+            batches = []
             for _ in range(n_critic):
                 profile, target, _ = next(inputs)
-                real = next(reals)
-                profile, target, real = (x.to(self.device, non_blocking=True) for x in (profile, target, real))
-                self.opt_d.zero_grad(set_to_none=True)
-                with torch.autocast(self.device.type, enabled=self.use_amp):
-                    d_loss, d_terms = self.phases.critic_phase(profile, real)
-                ckpt.check_finite(self.step + 1, {**d_terms, "critic_total": d_loss})
-                d_norm = self._update(d_loss, self.D, self.opt_d, self.scaler_d)
-                if clip:
-                    clip_weights(self.D, clip)
-            self.opt_g.zero_grad(set_to_none=True)
-            with torch.autocast(self.device.type, enabled=self.use_amp):
-                g_loss, g_terms, _ = self.phases.generator_phase(profile, target if self.has_targets else None)
-            ckpt.check_finite(self.step + 1, {**g_terms, "generator_total": g_loss})
-            g_norm = self._update(g_loss, self.G, self.opt_g, self.scaler_g)
-            if self.G_ema is not None:
-                self.G_ema.update_parameters(self.G)
-            self.step += 1
-            images_since += profile.shape[0] * self.info.world * n_critic
+                batches.append((profile, target, next(reals)))
+            terms = self.train_step(batches)
+            steps_since += 1
             bar.update(1)
             if self.step % t.log_every == 0 or self.step == t.steps:
                 now = time.perf_counter()
-                scalars = {k: float(v.detach()) for k, v in {**d_terms, **g_terms}.items()}
-                scalars.update(generator_total=float(g_loss.detach()), critic_total=float(d_loss.detach()),
-                               grad_norm_generator=g_norm, grad_norm_critics=d_norm, lr=self.opt_g.param_groups[0]["lr"],
-                               step_s=(now - t_last) / max(1, images_since / (profile.shape[0] * self.info.world * n_critic)),
-                               images_per_s=images_since / max(now - t_last, 1e-9))
-                t_last, images_since = now, 0
+                scalars = {k: float(v) for k, v in terms.items()}
+                images = steps_since * profile.shape[0] * self.info.world * n_critic
+                scalars.update(lr=self.opt_g.param_groups[0]["lr"], step_s=(now - t_last) / steps_since,
+                               images_per_s=images / max(now - t_last, 1e-9))
+                t_last, steps_since = now, 0
                 if self.info.is_main:
                     tracker.log(self.step, scalars)
                     bar.set_postfix(g=f"{scalars['generator_total']:.3f}", d=f"{scalars['critic_total']:.3f}")
@@ -255,7 +242,35 @@ class Trainer:
         bar.close()
         return {"step": self.step, "best": self.best}
 
-    def _update(self, loss, module, optimizer, scaler) -> float:
+    def train_step(self, batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """One step: a critic update per (profile, target, real frontal) batch, then one generator update on the
+        last batch's profiles.  Returns the step's loss terms and gradient norms (tensors: no device sync).
+        Stops with NonFiniteLoss, naming the term, when any of them is NaN or infinite."""
+        self.G.train()
+        self.D.train()
+        clip = self.phases.adversarial.clip
+        for profile, target, real in batches:
+            profile, target, real = (x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+                                     for x in (profile, target, real))
+            self.opt_d.zero_grad(set_to_none=True)
+            with self.precision.autocast():
+                d_loss, d_terms = self.phases.critic_phase(profile, real, float32_penalty=self.precision.needs_scaler)
+            ckpt.check_finite(self.step + 1, {**d_terms, "critic_total": d_loss})
+            d_norm = self._update(d_loss, self.D, self.opt_d, self.scaler_d)
+            if clip:
+                clip_weights(self.D, clip)
+        self.opt_g.zero_grad(set_to_none=True)
+        with self.precision.autocast():
+            g_loss, g_terms, _ = self.phases.generator_phase(profile, target if self.has_targets else None)
+        ckpt.check_finite(self.step + 1, {**g_terms, "generator_total": g_loss})
+        g_norm = self._update(g_loss, self.G, self.opt_g, self.scaler_g)
+        if self.G_ema is not None:
+            self.G_ema.update_parameters(self.G)
+        self.step += 1
+        return {**{k: v.detach() for k, v in {**d_terms, **g_terms}.items()}, "generator_total": g_loss.detach(),
+                "critic_total": d_loss.detach(), "grad_norm_generator": g_norm, "grad_norm_critics": d_norm}
+
+    def _update(self, loss, module, optimizer, scaler) -> torch.Tensor:
         """Backward, average gradients across processes, step; returns the gradient norm before the step."""
         scaler.scale(loss).backward()
         ddp.average_gradients(module, self.info)
