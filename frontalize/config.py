@@ -50,6 +50,7 @@ class ModelConfig:
     freeze_encoder: bool = False
     mirror_fusion: bool = False
     input_bridge: bool = False  # the input image joins the full-size decoder block (generator.py)
+    geometry: str = "none"  # none | pixels | features: the frontal warp inside the generator (models/generator.py)
     discriminators: str = "scales"  # scales | regions | regions+scales
     d_width: int = 64
     d_norm: str = "instance"  # instance | layer | none

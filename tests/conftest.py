@@ -21,7 +21,7 @@ def prepared_tiny(tiny_synthpie, tmp_path_factory):
     """`tiny` prepared at 64 px with a preview; the source tree's bytes are checked unchanged."""
     import hashlib
 
-    from frontalize.data.prep import PrepConfig, prepare
+    from frontalize.preparation.prep import PrepConfig, prepare
 
     def digest():
         return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(tiny_synthpie.rglob("*")) if p.is_file()}

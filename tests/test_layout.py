@@ -15,9 +15,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "frontalize"
 LAYERS = [
     {"utils", "registry"},  # atomic files, the component registry
     {"config", "face"},  # the GAN's typed configuration; face detection (MTCNN)
-    {"data"},  # Multi-PIE conventions, images, alignment, manifests, preparation
+    {"data"},  # Multi-PIE conventions, images, alignment, manifests, sampling
     {"synthpie"},  # the synthetic dataset
     {"geometry"},  # the 3D reference face, pose from landmarks, the frontal warp
+    {"preparation"},  # preparing a Multi-PIE tree: landmarks, crops, poses, manifests
     {"models", "losses", "runs"},  # networks; loss terms; run folders, checkpoints, tracking, torchrun
     {"evaluation"},  # identification by pose, image quality, the report's files
     {"recognition"},  # the shared recognizer and its trainer

@@ -11,7 +11,7 @@ import pytest
 
 from frontalize.cli.main import main as cli
 from frontalize.data.multipie import parse_filename
-from frontalize.data.prep import CameraPrior, PrepConfig, prepare
+from frontalize.preparation.prep import CameraPrior, PrepConfig, prepare
 from frontalize.data.scan import LayoutError, ViewKey
 from frontalize.data.template import region_boxes, template_points
 

@@ -370,7 +370,7 @@ def test_the_gallery_flash_chosen_at_preparation_is_used_everywhere(tiny_synthpi
     from frontalize.config import load_config
     from frontalize.data.images import load_square
     from frontalize.data.manifest import read_manifest
-    from frontalize.data.prep import PrepConfig, prepare
+    from frontalize.preparation.prep import PrepConfig, prepare
     from frontalize.runs.distributed import DistInfo
     from frontalize.training.trainer import Trainer
 

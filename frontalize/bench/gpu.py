@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from frontalize.bench.registry import benchmark
+from frontalize.geometry.pose import frontal_pose
 
 BF16_PEAK_FLOPS = 989e12  # dense bf16 of an H100/H200 SXM, the vendor's datasheet
 NO_GPU = "no CUDA device: the gpu_ figures are measured on a GPU machine"
@@ -28,7 +29,7 @@ def _skip(name: str) -> dict:
 
 def prepared_tiny(size: int) -> Path:
     """SynthPIE `tiny` prepared at ``size`` px (setting1), generated once into the bench cache."""
-    from frontalize.data.prep import PrepConfig, prepare
+    from frontalize.preparation.prep import PrepConfig, prepare
     from frontalize.synthpie.generate import generate
 
     root, out = CACHE / "synthpie_tiny", CACHE / f"prepared_tiny_{size}"
@@ -63,7 +64,8 @@ def paper_trainer(prepared: Path, run_dir: Path, device: torch.device, mode: str
 def _batches(trainer, batch: int) -> list:
     size = trainer.cfg.data.size
     g = torch.Generator(device=trainer.device).manual_seed(0)
-    return [tuple(torch.rand(batch, 3, size, size, device=trainer.device, generator=g) * 2 - 1 for _ in range(3))
+    pose = torch.from_numpy(frontal_pose(size).as_vector()).to(trainer.device).expand(batch, -1)
+    return [(*(torch.rand(batch, 3, size, size, device=trainer.device, generator=g) * 2 - 1 for _ in range(3)), pose)
             for _ in range(trainer.cfg.optim.critic_iters)]
 
 

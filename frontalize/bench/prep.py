@@ -12,7 +12,7 @@ from pathlib import Path
 
 from frontalize.bench.registry import benchmark
 from frontalize.data.multipie import CAMERA_BY_NAME
-from frontalize.data.prep import PrepConfig, prepare
+from frontalize.preparation.prep import PrepConfig, prepare
 from frontalize.synthpie.generate import generate
 
 CACHE = Path(os.environ.get("FRONTALIZE_BENCH_CACHE", "runs/bench_cache"))

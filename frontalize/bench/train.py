@@ -10,7 +10,7 @@ import torch
 from frontalize.bench.registry import benchmark
 from frontalize.bench.prep import synthpie_subset
 from frontalize.config import load_config
-from frontalize.data.prep import PrepConfig, prepare
+from frontalize.preparation.prep import PrepConfig, prepare
 from frontalize.runs import distributed as ddp
 from frontalize.runs.tracking import Tracker
 from frontalize.training.trainer import Trainer

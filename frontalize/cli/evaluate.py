@@ -21,6 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--competitor-recognizer", type=Path, metavar="RECOGNIZER",
                    help="a recognizer trained on every pose (configs/recognizer_synthpie_allpose.yaml): adds its rank-1 "
                         "on the raw probes, the fair competitor to frontalization")
+    p.add_argument("--judge-recognizer", type=Path, metavar="RECOGNIZER",
+                   help="an independent recognizer (another architecture and seed, configs/recognizer_synthpie_judge.yaml) "
+                        "that no training loss used: every rank-1 row is repeated with it")
+    p.add_argument("--baseline-checkpoint", type=Path, metavar="CHECKPOINT",
+                   help="a second generator (e.g. trained without geometry) reported beside --checkpoint")
+    p.add_argument("--no-warp-row", action="store_true", help="leave out the warp-only row (the geometric baseline)")
     p.add_argument("--prepared", type=Path, help="prepared-data folder (default: the checkpoint's)")
     p.add_argument("--out", type=Path, help="report folder (default: <run>/report)")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where to look for the newest runs (default: runs)")
@@ -36,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from frontalize.pipeline.evaluate import ReportRequest, identity_report, log_report
 
     req = ReportRequest(args.checkpoint, args.protocol, args.recognizer, args.recognizer_arch, args.competitor_recognizer,
-                        args.prepared, args.out, args.flip, args.max_probes_per_yaw, args.device, args.runs_dir,
-                        progress=not args.quiet)
+                        args.judge_recognizer, args.baseline_checkpoint, not args.no_warp_row, args.prepared, args.out,
+                        args.flip, args.max_probes_per_yaw, args.device, args.runs_dir, progress=not args.quiet)
     try:
         report = identity_report(req)
     except (FileNotFoundError, ValueError) as e:

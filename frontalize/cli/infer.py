@@ -13,6 +13,10 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("--checkpoint", type=Path, help="generator checkpoint (default: the newest GAN run's best, else latest)")
+    p.add_argument("--warp-only", action="store_true",
+                   help="the geometric frontalization alone (a 3D reference face, the pose from the landmarks, mirrored "
+                        "filling): no checkpoint needed")
+    p.add_argument("--size", type=int, default=None, help="crop size for --warp-only (default 128)")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where to look for the newest GAN run (default: runs)")
     p.add_argument("--out", type=Path, help="output folder (default: a new 'frontalized' folder beside the inputs' folder)")
     p.add_argument("--side-by-side", action="store_true", help="also write input crop | frontalized")
@@ -51,14 +55,18 @@ def run(args: argparse.Namespace) -> int:
     if any(f.resolve().parent == out for f in files):
         print(f"error: --out {out} holds input images; choose another folder (inputs are never overwritten)", file=sys.stderr)
         return 2
+    if args.warp_only and args.checkpoint:
+        print("error: --warp-only uses no checkpoint; leave out --checkpoint", file=sys.stderr)
+        return 2
     try:
-        checkpoint = args.checkpoint or newest_generator_checkpoint(args.runs_dir)
-        engine = Frontalizer(checkpoint, args.device, args.all_faces)
+        checkpoint = None if args.warp_only else args.checkpoint or newest_generator_checkpoint(args.runs_dir)
+        engine = Frontalizer(checkpoint, args.device, args.all_faces, args.size)
     except (NoCheckpoint, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    print(f"model {checkpoint} ({engine.size}px) loaded in {engine.load_seconds:.1f} s; writing to {out}")
+    what = f"model {checkpoint}" if checkpoint else "the geometric frontalization (warp only)"
+    print(f"{what} ({engine.size}px) loaded in {engine.load_seconds:.1f} s; writing to {out}")
 
     def report(outcome) -> None:
         if outcome.error:

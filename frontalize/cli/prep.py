@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from frontalize.data.prep import PrepConfig, prepare
+from frontalize.preparation.prep import PrepConfig, prepare
 from frontalize.data.protocols import DEFAULT_GALLERY_FLASH, PROTOCOLS
 from frontalize.data.scan import LayoutError
 

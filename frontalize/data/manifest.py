@@ -11,8 +11,10 @@ A row (all values are strings, as CSV gives them):
   split            train | test
   role             train | gallery | probe
   target_path      the frontal crop with the same subject, session, recording and flash ('' if absent)
-  landmark_source  sidecar | mtcnn | mtcnn_view | camera_prior (see data/prep.py)
+  landmark_source  sidecar | mtcnn | mtcnn_view | camera_prior (see preparation/prep.py)
   source_path      the original image, relative to the Multi-PIE data folder
+  landmarks        the five landmarks (MTCNN order) in crop pixels, "x y" ten times: what the frontal warp fits
+  pose             the estimated head pose, "yaw pitch roll" in degrees (geometry/pose.py)
 """
 from __future__ import annotations
 
@@ -22,17 +24,32 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from frontalize.data.multipie import FRONTAL_FLASH
 from frontalize.utils.io import atomic_open, atomic_write_text
 
 MANIFEST_FIELDS = [
     "crop_path", "subject", "session", "recording", "expression", "camera", "yaw", "flash", "split", "role",
-    "target_path", "landmark_source", "source_path",
+    "target_path", "landmark_source", "source_path", "landmarks", "pose",
 ]
 
 
 class ManifestMissing(FileNotFoundError):
     pass
+
+
+def format_landmarks(points: np.ndarray) -> str:
+    return " ".join(f"{v:.2f}" for v in np.asarray(points).ravel())
+
+
+def row_landmarks(row: dict) -> np.ndarray:
+    """The row's five landmarks in crop pixels, (5, 2)."""
+    text = row.get("landmarks") or ""
+    if not text:
+        raise ValueError(f"{row['crop_path']}: no landmarks in the manifest; prepare the data again with this version "
+                         "(python data_prep/multipie.py ...) to store them")
+    return np.array([float(v) for v in text.split()]).reshape(-1, 2)
 
 
 def manifest_path(prepared: Path, protocol: str, size: int) -> Path:

@@ -31,6 +31,8 @@ import torch
 from tqdm import tqdm
 
 from frontalize.data.images import load_batch
+from frontalize.geometry.pose import row_poses
+from frontalize.geometry.warp import FrontalWarp
 
 # view name -> picture transform: (probe batch in [-1, 1], the batch's manifest rows) -> pictures
 ViewTransform = Callable[[torch.Tensor, list], torch.Tensor]
@@ -170,6 +172,18 @@ def identify(rows: list[dict], prepared: Path, size: int, device, scorers: list[
     }
 
 
+def _poses(rows: list[dict], x: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(row_poses(rows, x.shape[-1])).to(x.device)
+
+
 def generator_view(generator: torch.nn.Module) -> ViewTransform:
-    """The full-size output of a frontalization generator, as a view."""
-    return lambda x, rows: generator(x)[-1]
+    """The full-size output of a frontalization generator, as a view (with the probes' poses where it warps)."""
+    if getattr(generator, "warp", None) is None:
+        return lambda x, rows: generator(x)[-1]
+    return lambda x, rows: generator(x, _poses(rows, x))[-1]
+
+
+def warp_view(size: int, device) -> ViewTransform:
+    """The geometric frontalization alone (geometry/warp.py): the baseline with no learning."""
+    warp = FrontalWarp(size).to(device)
+    return lambda x, rows: warp(x, _poses(rows, x)).picture

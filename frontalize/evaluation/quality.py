@@ -16,37 +16,43 @@ from frontalize.data.template import region_boxes
 
 
 class TargetQuality:
-    def __init__(self, scorer, prepared: Path, size: int, device, flip: bool = False, view: str = "frontalized",
-                 gallery_flash: int = 7, keep_samples: bool = True):
+    """``views``: the pictures compared with the target; the first one's columns are plain (identity_cosine, ssim, ...),
+    the others' are suffixed with the view's name (ssim_warp, ...).  Samples show every view."""
+
+    def __init__(self, scorer, prepared: Path, size: int, device, flip: bool = False, gallery_flash: int = 7,
+                 keep_samples: bool = True, views: list[str] = ("frontalized",)):
         self.scorer, self.prepared, self.size, self.device, self.flip = scorer, Path(prepared), size, device, flip
-        self.view, self.gallery_flash, self.keep_samples = view, str(gallery_flash), keep_samples
+        self.views, self.gallery_flash, self.keep_samples = list(views), str(gallery_flash), keep_samples
         self.face = region_boxes(size)["face"]
         self._samples: dict[int, tuple[bool, list[np.ndarray]]] = {}
 
     @property
     def samples(self) -> dict[int, list[np.ndarray]]:
-        """One (input, frontalized, target) triple per yaw: the gallery flash where there is one."""
+        """Per yaw, input | each view | target: the first probe under the gallery flash where there is one."""
         return {yaw: tiles for yaw, (_, tiles) in sorted(self._samples.items())}
 
     def __call__(self, rows: list[dict], pictures: dict, embeddings: dict) -> list[dict]:
         out = [{} for _ in rows]
         with_target = [k for k, r in enumerate(rows) if r["target_path"]]
-        if not with_target or self.view not in pictures:
+        views = [v for v in self.views if v in pictures]
+        if not with_target or not views:
             return out
         targets = load_batch(self.prepared, [rows[k]["target_path"] for k in with_target], self.size, self.device)
         t_emb = self.scorer.recognizer.embed(targets, flip=self.flip).cpu()
-        front_emb = embeddings[(self.scorer.name, self.view)]
         x0, y0, x1, y1 = self.face
         for j, k in enumerate(with_target):
-            result, target = to_uint8(pictures[self.view][k]), to_uint8(targets[j])
-            a, b = result[y0:y1, x0:x1], target[y0:y1, x0:x1]
-            out[k] = {
-                "identity_cosine": float(front_emb[k] @ t_emb[j]),
-                "l1": float(np.abs(a.astype(np.float64) - b).mean() / 255.0),
-                "psnr": float(peak_signal_noise_ratio(b, a, data_range=255)),
-                "ssim": float(structural_similarity(b, a, channel_axis=2, data_range=255)),
-            }
-            self._keep_sample(rows[k], [to_uint8(pictures["raw"][k]), result, target])
+            target = to_uint8(targets[j])
+            results = {v: to_uint8(pictures[v][k]) for v in views}
+            for v, result in results.items():
+                suffix = "" if v == views[0] else f"_{v}"
+                a, b = result[y0:y1, x0:x1], target[y0:y1, x0:x1]
+                out[k].update({
+                    f"identity_cosine{suffix}": float(embeddings[(self.scorer.name, v)][k] @ t_emb[j]),
+                    f"l1{suffix}": float(np.abs(a.astype(np.float64) - b).mean() / 255.0),
+                    f"psnr{suffix}": float(peak_signal_noise_ratio(b, a, data_range=255)),
+                    f"ssim{suffix}": float(structural_similarity(b, a, channel_axis=2, data_range=255)),
+                })
+            self._keep_sample(rows[k], [to_uint8(pictures["raw"][k]), *results.values(), target])
         return out
 
     def _keep_sample(self, row: dict, tiles: list[np.ndarray]) -> None:

@@ -15,11 +15,34 @@ import numpy as np
 from frontalize.data.images import write_png
 from frontalize.utils.io import atomic_open, atomic_write_bytes, atomic_write_text
 
-VIEW_LABELS = {"raw": "raw", "frontalized": "frontalized", "fused": "raw+frontalized fusion", "warp": "warp only",
-               "warp_fused": "raw+warp fusion"}
+VIEW_LABELS = {"raw": "raw", "frontalized": "frontalized", "fused": "raw+frontalized fusion",
+               "baseline": "frontalized by the baseline generator", "warp": "warp only", "warp_fused": "raw+warp fusion"}
 SCORER_LABELS = {"all_pose": "all-pose recognizer", "judge": "independent judge"}
 QUALITY = (("identity_cosine", "identity cosine to target", "{:.3f}"), ("psnr", "PSNR face (dB)", "{:.1f}"),
            ("ssim", "SSIM face", "{:.3f}"))
+QUALITY_KEYS = ("identity_cosine", "l1", "psnr", "ssim")
+
+
+def _quality_view(column: str) -> str | None:
+    """``ssim_warp`` -> "warp", ``ssim`` -> "" (the first view's), a rank-1 column -> None."""
+    for key in QUALITY_KEYS:
+        if column == key:
+            return ""
+        if column.startswith(key + "_"):
+            return column[len(key) + 1 :]
+    return None
+
+
+def _is_quality(column: str) -> bool:
+    return _quality_view(column) is not None
+
+
+def quality_columns(table: dict) -> list[tuple[str, str, str]]:
+    """(column, label, format) of the image-quality rows present: the first view's, then the other views'."""
+    present = {k for row in table.values() for k in row if _is_quality(k)}
+    views = sorted({_quality_view(c) for c in present}, key=lambda v: (v != "", v))
+    return [(key + (f"_{v}" if v else ""), label + (f", {VIEW_LABELS.get(v, v)}" if v else ""), fmt)
+            for v in views for key, label, fmt in QUALITY if key + (f"_{v}" if v else "") in present]
 
 
 def _split_column(column: str) -> tuple[str, str]:
@@ -32,8 +55,7 @@ def _split_column(column: str) -> tuple[str, str]:
 
 def rank1_columns(table: dict) -> list[str]:
     """The rank-1 columns present, in reading order: by scorer (shared first), then by view."""
-    quality = {q for q, _, _ in QUALITY} | {"l1", "probes"}
-    present = {k for row in table.values() for k in row if k not in quality}
+    present = {k for row in table.values() for k in row if k != "probes" and not _is_quality(k)}
     order = list(VIEW_LABELS)
     scorers = [""] + list(SCORER_LABELS)
     return sorted(present, key=lambda c: (scorers.index(_split_column(c)[1]) if _split_column(c)[1] in scorers else 99,
@@ -52,7 +74,7 @@ def markdown_table(table: dict, title: str) -> str:
     lines = [f"### {title}", "", "| yaw | " + " | ".join(f"{y:+d}°" for y in yaws) + " | all |",
              "|---|" + "---|" * (len(yaws) + 1)]
     rows = [(rank1_label(c), c, lambda v: f"{100 * v:.1f}") for c in rank1_columns(table)]
-    rows += [(label, key, fmt.format) for key, label, fmt in QUALITY]
+    rows += [(label, key, fmt.format) for key, label, fmt in quality_columns(table)]
     for label, key, fmt in rows:
         if any(key in table[k] for k in yaws):
             lines.append(f"| {label} | " + " | ".join(fmt(table[k][key]) if key in table[k] else "–" for k in keys) + " |")
@@ -95,13 +117,13 @@ def write_report(result: dict, out_dir: Path, protocol: str, title: str, samples
              "chart": out_dir / f"rank1_{protocol}.png", "json": out_dir / f"report_{protocol}.json"}
     with atomic_open(paths["csv"], "w") as f:
         w = csv.writer(f)
-        extra = ["identity_cosine", "l1", "psnr", "ssim"]
+        extra = sorted({k for row in table.values() for k in row if _is_quality(k)}, key=lambda c: (c.count("_"), c))
         w.writerow(["yaw", "probes"] + [f"rank1_{c}" for c in columns] + extra)
         for k, v in table.items():
             w.writerow([k, v["probes"]] + [f"{v[m]:.4f}" if m in v else "" for m in columns + extra])
     atomic_write_text(paths["markdown"], markdown_table(table, title))
     atomic_write_bytes(paths["chart"], _chart_png(table, title))
-    if samples:  # one row per yaw: input | frontalized | target
+    if samples:  # one row per yaw: input | each view (frontalized, baseline, warp) | target
         paths["samples"] = out_dir / f"samples_{protocol}.png"
         write_png(paths["samples"], np.concatenate([np.concatenate(samples[y], axis=1) for y in sorted(samples)], axis=0))
     atomic_write_text(paths["json"], json.dumps({

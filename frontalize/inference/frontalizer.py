@@ -16,8 +16,10 @@ import numpy as np
 import torch
 
 from frontalize.config import from_yaml
-from frontalize.data.align import AlignmentError, pose_transform, warp
+from frontalize.data.align import AlignmentError, pose_transform, transform_points, warp
 from frontalize.data.images import PHOTO_SUFFIXES, ImageProblem, detection_copy, read_photo, to_tensor, to_uint8, write_png
+from frontalize.geometry.pose import PoseError, crop_pose, frontal_pose
+from frontalize.geometry.warp import FrontalWarp
 from frontalize.models.factory import build_generator
 from frontalize.runs import checkpoint as ckpt
 from frontalize.runs.folders import NoCheckpoint
@@ -67,19 +69,33 @@ class FaceCrop:
     source: Path
     index: int  # face number within the photo
     crop: np.ndarray  # RGB uint8, size x size
+    pose: np.ndarray  # (12,) the reference face's pose in the crop, fitted to the detector's landmarks
+
+
+WARP_ONLY_SIZE = 128
 
 
 class Frontalizer:
-    def __init__(self, checkpoint: Path, device: str = "cpu", all_faces: bool = False):
+    """``checkpoint``: a generator; None: the geometric frontalization alone (``--warp-only``, at ``size`` px)."""
+
+    def __init__(self, checkpoint: Path | None, device: str = "cpu", all_faces: bool = False, size: int | None = None):
         t0 = time.perf_counter()
         self.device = torch.device(device)
-        self.G, self.cfg = load_generator(checkpoint, self.device)
-        self.size = self.cfg.data.size
+        if checkpoint is None:
+            self.G, self.cfg, self.size = None, None, size or WARP_ONLY_SIZE
+            self.warp = FrontalWarp(self.size).to(self.device)
+        else:
+            self.G, self.cfg = load_generator(checkpoint, self.device)
+            self.size, self.warp = self.cfg.data.size, None
         from frontalize.face.detect import FaceDetector  # loads MTCNN's weights
 
         self.detector = FaceDetector(device=device)
         self.all_faces = all_faces
         self.load_seconds = time.perf_counter() - t0
+
+    @property
+    def uses_pose(self) -> bool:
+        return self.G is None or self.G.warp is not None
 
     def crops(self, path: Path) -> list[FaceCrop]:
         """Detect on a downscaled copy, align on the original; raises ImageProblem when there is no face."""
@@ -93,17 +109,20 @@ class Frontalizer:
         for k, d in enumerate(chosen):
             try:
                 m = pose_transform(d.five / scale, self.size)
-            except AlignmentError as e:
+                pose = crop_pose(transform_points(d.five / scale, m), self.size)[0] if self.uses_pose else frontal_pose(self.size)
+            except (AlignmentError, PoseError) as e:
                 if not self.all_faces:
                     raise ImageProblem(f"face found but not alignable ({e})") from None
                 continue
-            out.append(FaceCrop(path, k, warp(rgb, m, self.size)))
+            out.append(FaceCrop(path, k, warp(rgb, m, self.size), pose.as_vector()))
         return out
 
     @torch.no_grad()
     def frontalize(self, crops: list[FaceCrop]) -> list[np.ndarray]:
         x = torch.stack([to_tensor(c.crop) for c in crops]).to(self.device)
-        return [to_uint8(t) for t in self.G(x)[-1]]
+        pose = torch.from_numpy(np.stack([c.pose for c in crops])).to(self.device) if self.uses_pose else None
+        y = self.warp(x, pose).picture if self.G is None else self.G(x, pose)[-1]
+        return [to_uint8(t) for t in y]
 
 
 @dataclass

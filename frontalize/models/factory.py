@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from frontalize.config import Config
+from frontalize.geometry.pose import frontal_pose
 from frontalize.models.discriminators import build_discriminators
 from frontalize.models.generator import Generator
 
@@ -12,7 +13,7 @@ def build_generator(cfg: Config, encoder_weights: str | None = None) -> Generato
     """``encoder_weights`` (a pretrained encoder written by this run) wins over ``model.encoder_weights``."""
     m = cfg.model
     weights = encoder_weights or m.encoder_weights
-    return Generator(cfg.data.size, m.width, weights, m.freeze_encoder, m.mirror_fusion, m.input_bridge)
+    return Generator(cfg.data.size, m.width, weights, m.freeze_encoder, m.mirror_fusion, m.input_bridge, m.geometry)
 
 
 def build_critics(cfg: Config):
@@ -30,7 +31,8 @@ def describe(cfg: Config) -> list[tuple[str, int, str]]:
     d = build_critics(cfg).eval()
     x = torch.zeros(1, 3, cfg.data.size, cfg.data.size)
     code, bridges = g.encoder(x)
-    outs = g(x)
+    pose = torch.from_numpy(frontal_pose(cfg.data.size).as_vector())[None] if g.warp is not None else None
+    outs = g(x, pose)
     rows = [
         ("generator", count(g), " + ".join("x".join(map(str, o.shape[1:])) for o in outs)),
         ("  encoder (VGG-Face layout)", count(g.encoder), f"relu7 {code.shape[1]}; bridges "

@@ -10,6 +10,15 @@
 Pixel-norm + ReLU after every decoder convolution except the first decoder
 layer and the to-RGB layers (tanh).  Optional: fuse the encoder codes of the
 input and of its mirror image (the notes' to-do list).
+
+Geometry (``model.geometry``; geometry/warp.py): the input's own pixels are carried to the frontal layout
+by the reference face's warp for the input's pose, so the decoder corrects instead of redrawing.
+    none      the notes' generator (the named settings 1_1 ... 1_8)
+    pixels    the encoder sees the warped picture: every bridge is already in the frontal layout
+    features  the encoder sees the input; every bridge is warped with the same grid (FFWM's feature warping)
+In both geometry modes the warped picture and its visibility mask join the full-size block, and each
+output is the warped picture plus what the decoder adds (in tanh's logit space), so training starts from
+the geometric frontalization.
 """
 from __future__ import annotations
 
@@ -17,8 +26,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from frontalize.geometry.warp import FrontalWarp, Warped
 from frontalize.models.init import init_weights
 from frontalize.models.vgg import VGGFaceEncoder
+
+GEOMETRY_MODES = ("none", "pixels", "features")
+BASE_CLAMP = 0.97  # the warped picture enters tanh's logit space clamped: atanh(+-1) is infinite
 
 
 class PixelNorm(nn.Module):
@@ -66,11 +79,16 @@ class Generator(nn.Module):
         freeze_encoder: bool = False,
         mirror_fusion: bool = False,
         input_bridge: bool = False,
+        geometry: str = "none",
     ):
         super().__init__()
         if size % 32 or size < 64:
             raise ValueError(f"crop size must be a multiple of 32 and at least 64, got {size}")
+        if geometry not in GEOMETRY_MODES:
+            raise ValueError(f"unknown model.geometry {geometry!r}: {', '.join(GEOMETRY_MODES)}")
         self.size = size
+        self.geometry = geometry
+        self.warp = FrontalWarp(size) if geometry != "none" else None
         self.mirror_fusion = mirror_fusion
         self.input_bridge = input_bridge
         self.encoder = VGGFaceEncoder(width=width, weights=encoder_weights, frozen=freeze_encoder)
@@ -91,7 +109,8 @@ class Generator(nn.Module):
         self.dec2 = _conv_block(d(128) + e1 + d(32), d(64))
         # optional: the input picture itself joins the last block, so near-frontal inputs can keep their
         # full-resolution detail (the VGG bridges start at S/2)
-        self.dec1 = _conv_block(d(64) + d(32) + (3 if input_bridge else 0), d(32))
+        warped = 4 if self.warp is not None else 0  # the warped picture and its visibility
+        self.dec1 = _conv_block(d(64) + d(32) + (3 if input_bridge else 0) + warped, d(32))
         self.to_rgb = nn.ModuleList([nn.Conv2d(c, 3, 3, padding=1) for c in (d(128), d(64), d(32))])
         for m in (self.bottleneck, self.dec16, self.dec8, self.join, self.dec4, self.dec2, self.dec1, self.to_rgb):
             init_weights(m)
@@ -103,25 +122,42 @@ class Generator(nn.Module):
             code = 0.5 * (code + mirrored)
         return code, bridges
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Frontal faces in [-1, 1] at S/4, S/2 and S."""
-        code, (b2, b4, b8, b16, _) = self.encode(x)
+    def forward(self, x: torch.Tensor, pose: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Frontal faces in [-1, 1] at S/4, S/2 and S.  ``pose`` (B, 12): the inputs' poses, for the geometry modes."""
+        warped = self._warped(x, pose)
+        code, (b2, b4, b8, b16, _) = self.encode(warped.picture if self.geometry == "pixels" else x)
+        if self.geometry == "features":
+            b2, b4, b8, b16 = (self.warp.features(b, warped) for b in (b2, b4, b8, b16))
         z = self.bottleneck(code.view(-1, self.bottleneck_channels, 4, 4))
         h = self.dec16(torch.cat([z, b16], 1))
         h = self.dec8(torch.cat([_up(h), b8], 1))
+        full = [t for t in (x if self.input_bridge else None,
+                            *((warped.picture, warped.visible) if warped is not None else ())) if t is not None]
         outs, rgb = [], None
-        for i, (block, bridge) in enumerate(((self.dec4, b4), (self.dec2, b2), (self.dec1, None))):
+        for i, (block, bridge) in enumerate(((self.dec4, [b4]), (self.dec2, [b2]), (self.dec1, full))):
             h = _up(h)
             joined = self.join[i](F.interpolate(z, size=h.shape[-2:], mode="bilinear", align_corners=False))
-            if bridge is None:  # full size: no VGG bridge here
-                bridge = x if self.input_bridge else None
-            h = block(torch.cat([h, joined] if bridge is None else [h, bridge, joined], 1))
+            h = block(torch.cat([h, *bridge, joined], 1))
             # skip-RGB (as in StyleGAN2): each scale adds detail to the upsampled picture of the scale below,
             # so the full-size output starts from what the coarse scales already learned
             residual = self.to_rgb[i](h)
             rgb = residual if rgb is None else residual + F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False)
-            outs.append(torch.tanh(rgb))
+            outs.append(torch.tanh(rgb if warped is None else rgb + _logit(warped.picture, h.shape[-1])))
         return outs
+
+    def _warped(self, x: torch.Tensor, pose: torch.Tensor | None) -> Warped | None:
+        if self.warp is None:
+            return None
+        if pose is None:
+            raise ValueError(f"model.geometry={self.geometry} needs the inputs' poses (landmarks in the manifest)")
+        return self.warp(x, pose)
+
+
+def _logit(picture: torch.Tensor, side: int) -> torch.Tensor:
+    """The warped picture at one output scale, in tanh's logit space."""
+    if picture.shape[-1] != side:
+        picture = F.avg_pool2d(picture, picture.shape[-1] // side)
+    return torch.atanh(picture.clamp(-BASE_CLAMP, BASE_CLAMP))
 
 
 def _up(x: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from frontalize.data.manifest import manifest_path
-from frontalize.data.prep import PrepConfig, prepare
+from frontalize.preparation.prep import PrepConfig, prepare
 
 DEFAULT_PRESET = "small"
 DEFAULT_SIZE = 128

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from frontalize.config import load_config
 from frontalize.data.multipie import ShotId
-from frontalize.data.prep import PrepConfig, prepare
+from frontalize.preparation.prep import PrepConfig, prepare
 from frontalize.inference.frontalizer import Frontalizer, frontalize_files
 from frontalize.pipeline.data import DEFAULT_PRESET, DEFAULT_SIZE, generate_default
 from frontalize.pipeline.evaluate import ReportRequest, identity_report

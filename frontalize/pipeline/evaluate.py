@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from frontalize.data.manifest import read_manifest
-from frontalize.evaluation.identification import Scorer, generator_view, identify
+from frontalize.evaluation.identification import Scorer, generator_view, identify, warp_view
 from frontalize.evaluation.quality import TargetQuality
 from frontalize.evaluation.report import write_report
 from frontalize.inference.frontalizer import load_generator
@@ -32,6 +32,9 @@ class ReportRequest:
     recognizer: Path | None = None  # None: the one the generator trained with, else the newest
     recognizer_arch: str | None = None  # for a bare arcface_torch backbone.pth
     competitor: Path | None = None  # a recognizer trained on every pose
+    judge: Path | None = None  # an independent recognizer (another architecture and seed) that no training loss used
+    baseline: Path | None = None  # a second generator checkpoint, e.g. without geometry, reported beside the first
+    warp_only: bool = True  # the geometric frontalization alone, as a row (needs landmarks in the manifest)
     prepared: Path | None = None  # None: the checkpoint's
     out: Path | None = None  # None: <run>/report
     flip: bool = False
@@ -60,17 +63,30 @@ def identity_report(req: ReportRequest) -> Report:
         raise NoCheckpoint("no trained recognizer: python scripts/train_recognizer.py --config configs/recognizer_synthpie.yaml")
     shared = Scorer("", Recognizer.load(rec_path, arch=req.recognizer_arch).to(device))
     scorers = [shared]
+    if req.judge:
+        scorers.append(Scorer("judge", Recognizer.load(req.judge).to(device)))
     if req.competitor:
         scorers.append(Scorer("all_pose", Recognizer.load(req.competitor).to(device), views=("raw",)))
     protocol = req.protocol or cfg.data.protocol
     prepared = req.prepared or Path(cfg.data.prepared)
-    manifest = read_manifest(prepared, protocol, cfg.data.size)
-    quality = TargetQuality(shared, prepared, cfg.data.size, device, flip=req.flip, gallery_flash=manifest.gallery_flash)
-    result = identify(manifest.rows, prepared, cfg.data.size, device, scorers,
-                      views={"frontalized": generator_view(generator)}, fusions={"fused": ("raw", "frontalized")},
+    size = cfg.data.size
+    manifest = read_manifest(prepared, protocol, size)
+    views = {"frontalized": generator_view(generator)}
+    if req.baseline:
+        baseline, baseline_cfg = load_generator(req.baseline, device)
+        if baseline_cfg.data.size != size:
+            raise ValueError(f"the baseline generator works at {baseline_cfg.data.size} px, the checkpoint at {size} px")
+        views["baseline"] = generator_view(baseline)
+    if req.warp_only and all(r.get("landmarks") for r in manifest.rows[:1]):
+        views["warp"] = warp_view(size, device)
+    quality = TargetQuality(shared, prepared, size, device, flip=req.flip, gallery_flash=manifest.gallery_flash,
+                            views=[v for v in ("frontalized", "baseline", "warp") if v in views])
+    result = identify(manifest.rows, prepared, size, device, scorers, views=views,
+                      fusions={"fused": ("raw", "frontalized"), "warp_fused": ("raw", "warp")},
                       observers=(quality,), flip=req.flip, per_yaw=req.per_yaw, progress=req.progress)
     run = checkpoint.parent.parent
-    title = f"{cfg.setting} on {protocol} ({run.name}/{checkpoint.name}), recognizer {Path(rec_path).parent.name}"
+    title = (f"{cfg.setting} (geometry: {cfg.model.geometry}) on {protocol} ({run.name}/{checkpoint.name}), "
+             f"recognizer {Path(rec_path).parent.name}" + (f", judge {Path(req.judge).parent.name}" if req.judge else ""))
     paths = write_report(result, req.out or run / "report", protocol, title, quality.samples)
     return Report(result, paths, title, protocol, checkpoint, cfg.setting)
 

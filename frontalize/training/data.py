@@ -17,18 +17,35 @@ import torch
 from torch.utils.data import Dataset
 
 from frontalize.data.images import IMAGE_SUFFIXES, load_square, to_tensor
+from frontalize.data.manifest import row_landmarks
 from frontalize.data.multipie import FRONTAL_CAMERA, FRONTAL_FLASH
+from frontalize.geometry.pose import poses_of
+
+NO_POSE = torch.zeros(12)  # the generator without geometry needs none
 
 
-def paired_augment(size: int, crop_scale: float, mirror: bool, colour: float = 0.0) -> A.Compose:
+def paired_augment(size: int, crop_scale: float, mirror: bool, colour: float = 0.0, landmarks: bool = False) -> A.Compose:
+    """The same random crop (and colour shift) on input and target; the mirror too, unless ``landmarks``: then
+    the caller mirrors (the landmarks' left and right must swap) and the crop moves the input's landmarks."""
     ops = []
-    if mirror:
+    if mirror and not landmarks:
         ops.append(A.HorizontalFlip(p=0.5))
     if crop_scale < 1.0:
         ops.append(A.RandomResizedCrop(size=(size, size), scale=(crop_scale**2, 1.0), ratio=(1.0, 1.0), p=1.0))
     if colour > 0:  # the same shift on input and target: more varied faces to learn from, pairs still consistent
         ops.append(A.OneOf([A.HueSaturationValue(12, 20, 0, p=1.0), A.RandomBrightnessContrast(0.2, 0.2, p=1.0)], p=colour))
-    return A.Compose(ops, additional_targets={"target": "image"})
+    keypoints = A.KeypointParams(format="xy", remove_invisible=False) if landmarks else None
+    return A.Compose(ops, additional_targets={"target": "image"}, keypoint_params=keypoints)
+
+
+# MTCNN's order names points by image side: a mirror image swaps the eyes, and the mouth corners
+MIRRORED_FIVE = [1, 0, 2, 4, 3]
+
+
+def mirror_with_landmarks(src: np.ndarray, tgt: np.ndarray, landmarks: np.ndarray) -> tuple:
+    flipped = landmarks[MIRRORED_FIVE].copy()
+    flipped[:, 0] = src.shape[1] - 1 - flipped[:, 0]
+    return src[:, ::-1].copy(), tgt[:, ::-1].copy(), flipped
 
 
 def augmented_single(path: Path, size: int, augment: A.Compose | None, seed: int) -> torch.Tensor:
@@ -57,7 +74,8 @@ class ProfilePairs(Dataset):
     """Training rows of a protocol that have a frontal target: (input, target) in [-1, 1]."""
 
     def __init__(self, prepared: Path, rows: list[dict], size: int, augment: A.Compose | None,
-                 target: str = "same_flash", max_yaw: int | None = None, gallery_flash: int = FRONTAL_FLASH):
+                 target: str = "same_flash", max_yaw: int | None = None, gallery_flash: int = FRONTAL_FLASH,
+                 geometry: bool = False, mirror: bool = False):
         self.prepared = Path(prepared)
         self.rows = [r for r in rows if r["split"] == "train" and r["target_path"]
                      and (max_yaw is None or abs(int(r["yaw"])) <= max_yaw)]
@@ -69,6 +87,10 @@ class ProfilePairs(Dataset):
             raise ValueError(f"unknown target {target!r}: {', '.join(TARGETS)}")
         self.target = target
         self.gallery_flash = gallery_flash
+        # geometry: each sample also carries its pose, fitted to its landmarks after augmentation (mirroring here)
+        self.geometry, self.mirror = geometry, mirror
+        if geometry:
+            row_landmarks(self.rows[0])  # fails early, with what to do, on data prepared without landmarks
         # the frontal camera's shots per (subject, session, recording), by flash: what the targets are made of
         self.frontal: dict[tuple, dict[int, str]] = {}
         for r in rows:
@@ -100,11 +122,26 @@ class ProfilePairs(Dataset):
             tgt = np.mean([self._image(p).astype(np.float32) for p in paths], axis=0).round().astype(np.uint8)
         else:
             tgt = self._image(r["target_path"])
+        if self.geometry:
+            src, tgt, pose = self._with_pose(src, tgt, r, seed)
+            return to_tensor(src), to_tensor(tgt), int(r["yaw"]), torch.from_numpy(pose)
         if self.augment is not None:
             self.augment.set_random_seed(seed)
             out = self.augment(image=src, target=tgt)
             src, tgt = out["image"], out["target"]
-        return to_tensor(src), to_tensor(tgt), int(r["yaw"])
+        return to_tensor(src), to_tensor(tgt), int(r["yaw"]), NO_POSE
+
+    def _with_pose(self, src: np.ndarray, tgt: np.ndarray, row: dict, seed: int) -> tuple:
+        landmarks = row_landmarks(row)  # in crop pixels at the manifest's size, which is the crops' size here
+        yaw = float(row["yaw"])
+        if self.mirror and np.random.default_rng(seed).random() < 0.5:
+            src, tgt, landmarks = mirror_with_landmarks(src, tgt, landmarks)
+            yaw = -yaw
+        if self.augment is not None:
+            self.augment.set_random_seed(seed)
+            out = self.augment(image=src, target=tgt, keypoints=landmarks)
+            src, tgt, landmarks = out["image"], out["target"], np.asarray(out["keypoints"], np.float64)
+        return src, tgt, poses_of([landmarks], [yaw], self.size)[0]
 
 
 class _ImageList(Dataset):
@@ -157,4 +194,4 @@ class ProfileFolder(_ImageList):
 
     def __getitem__(self, item):
         x = self.load(item)
-        return x, x, 0  # no target: the trainer sees a None target for this dataset
+        return x, x, 0, NO_POSE  # no target: the trainer sees a None target for this dataset

@@ -25,12 +25,13 @@ class FrontalizationLoss:
         self.identity = identity
         self.adversarial = build_adversarial(cfg.adversarial, clip=cfg.clip, gp_weight=cfg.gp)
 
-    def critic_phase(self, profile: torch.Tensor, real_frontal: torch.Tensor, float32_penalty: bool = False
-                     ) -> tuple[torch.Tensor, dict]:
+    def critic_phase(self, profile: torch.Tensor, real_frontal: torch.Tensor, float32_penalty: bool = False,
+                     pose: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """``float32_penalty``: compute the gradient penalty outside autocast.  Under float16 its inner gradients
-        (taken without the loss scale) underflow or, scaled, overflow; float32 needs neither."""
+        (taken without the loss scale) underflow or, scaled, overflow; float32 needs neither.
+        ``pose``: the profiles' poses, for a generator with geometry."""
         with torch.no_grad():
-            fakes = self.G(profile)
+            fakes = self.G(profile, pose)
         real = downscale_pyramid(real_frontal)
         d_real, d_fake = self.D(real), self.D(fakes)
         terms = {"critic_adv": self.adversarial.critic_loss(d_real, d_fake)}
@@ -48,9 +49,10 @@ class FrontalizationLoss:
         }
         return total, {**terms, **stats}
 
-    def generator_phase(self, profile: torch.Tensor, target: torch.Tensor | None) -> tuple[torch.Tensor, dict, list]:
+    def generator_phase(self, profile: torch.Tensor, target: torch.Tensor | None, pose: torch.Tensor | None = None
+                        ) -> tuple[torch.Tensor, dict, list]:
         c = self.cfg
-        outs = self.G(profile)
+        outs = self.G(profile, pose)
         terms = {"gen_adv": self.adversarial.generator_loss(self.D(outs))}
         weights = {"gen_adv": c.gan}
         if target is not None and c.l1:

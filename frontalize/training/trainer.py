@@ -25,6 +25,7 @@ from frontalize.data.multipie import CAMERA_BY_NAME
 from frontalize.data.sampling import StepBatches
 from frontalize.evaluation.identification import Scorer, generator_view, identify
 from frontalize.evaluation.quality import TargetQuality
+from frontalize.geometry.pose import row_poses
 from frontalize.losses.adversarial import clip_weights
 from frontalize.losses.reconstruction import IdentityLoss, VGGRelu7Features
 from frontalize.models.factory import build_critics, build_generator
@@ -85,14 +86,19 @@ class Trainer:
         # the periodic identity check's gallery and probes: validation subjects, else test probes (monitoring)
         self.check_rows = validation_rows(rows, self.gallery_flash) if self.val_subjects else rows
         self._check_recognizer = None
+        self.geometry = cfg.model.geometry != "none"
         augment = paired_augment(cfg.data.size, cfg.data.random_crop, cfg.data.mirror, cfg.data.colour)
         prepared = Path(cfg.data.prepared)
         if cfg.data.profile_folder:
+            if self.geometry:
+                raise ValueError("model.geometry needs each input's landmarks: an image folder (data.profile_folder) has none")
             self.inputs = ProfileFolder(Path(cfg.data.profile_folder), cfg.data.size, augment)
             self.has_targets = False
         else:
+            if self.geometry:  # the mirror is applied by the dataset, which swaps the landmarks with it
+                augment = paired_augment(cfg.data.size, cfg.data.random_crop, cfg.data.mirror, cfg.data.colour, landmarks=True)
             self.inputs = ProfilePairs(prepared, rows, cfg.data.size, augment, cfg.data.target, cfg.data.max_train_yaw,
-                                       self.gallery_flash)
+                                       self.gallery_flash, self.geometry, cfg.data.mirror)
             self.has_targets = True
         self.frontals = FrontalFaces(prepared, rows, cfg.data.size, augment)
         self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
@@ -214,8 +220,8 @@ class Trainer:
         while self.step < t.steps:
             batches = []
             for _ in range(n_critic):
-                profile, target, _ = next(inputs)
-                batches.append((profile, target, next(reals)))
+                profile, target, _, pose = next(inputs)
+                batches.append((profile, target, next(reals), pose))
             terms = self.train_step(batches)
             steps_since += 1
             bar.update(1)
@@ -242,26 +248,28 @@ class Trainer:
         bar.close()
         return {"step": self.step, "best": self.best}
 
-    def train_step(self, batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        """One step: a critic update per (profile, target, real frontal) batch, then one generator update on the
-        last batch's profiles.  Returns the step's loss terms and gradient norms (tensors: no device sync).
+    def train_step(self, batches: list[tuple[torch.Tensor, ...]]) -> dict[str, torch.Tensor]:
+        """One step: a critic update per (profile, target, real frontal, pose) batch, then one generator update on
+        the last batch's profiles.  Returns the step's loss terms and gradient norms (tensors: no device sync).
         Stops with NonFiniteLoss, naming the term, when any of them is NaN or infinite."""
         self.G.train()
         self.D.train()
         clip = self.phases.adversarial.clip
-        for profile, target, real in batches:
+        for profile, target, real, pose in batches:
             profile, target, real = (x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
                                      for x in (profile, target, real))
+            pose = pose.to(self.device, non_blocking=True) if self.geometry else None
             self.opt_d.zero_grad(set_to_none=True)
             with self.precision.autocast():
-                d_loss, d_terms = self.phases.critic_phase(profile, real, float32_penalty=self.precision.needs_scaler)
+                d_loss, d_terms = self.phases.critic_phase(profile, real, float32_penalty=self.precision.needs_scaler,
+                                                           pose=pose)
             ckpt.check_finite(self.step + 1, {**d_terms, "critic_total": d_loss})
             d_norm = self._update(d_loss, self.D, self.opt_d, self.scaler_d)
             if clip:
                 clip_weights(self.D, clip)
         self.opt_g.zero_grad(set_to_none=True)
         with self.precision.autocast():
-            g_loss, g_terms, _ = self.phases.generator_phase(profile, target if self.has_targets else None)
+            g_loss, g_terms, _ = self.phases.generator_phase(profile, target if self.has_targets else None, pose)
         ckpt.check_finite(self.step + 1, {**g_terms, "generator_total": g_loss})
         g_norm = self._update(g_loss, self.G, self.opt_g, self.scaler_g)
         if self.G_ema is not None:
@@ -291,7 +299,7 @@ class Trainer:
         rows = []
         for r in self.samples:
             x = load_batch(prepared, [r["crop_path"]], size, self.device)
-            outs = G(x)
+            outs = G(x, torch.from_numpy(row_poses([r], size)).to(self.device) if self.geometry else None)
             tiles = [x] + [torch.nn.functional.interpolate(o, size=(size, size), mode="nearest") for o in outs]
             tiles.append(load_batch(prepared, [r["target_path"]], size, self.device))
             rows.append(torch.cat(tiles, dim=3))

@@ -28,20 +28,21 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from frontalize.data.align import AlignmentError, frontal_transform, pose_transform, warp
+from frontalize.data.align import AlignmentError, frontal_transform, pose_transform, transform_points, warp
 from frontalize.data.images import ImageProblem, read_rgb, write_png
-from frontalize.data.manifest import ManifestWriter
+from frontalize.data.manifest import ManifestWriter, format_landmarks
 from frontalize.data.multipie import CAMERA_BY_NAME, FRONTAL_CAMERA, ShotId, expression
 from frontalize.data.protocols import DEFAULT_GALLERY_FLASH, PROTOCOLS, make_split
 from frontalize.data.scan import SIDECAR_SUFFIX, Inventory, ViewKey, scan
 from frontalize.data.template import eye_mouth_axis, region_boxes, template_points
+from frontalize.geometry.pose import crop_pose
 from frontalize.utils.io import atomic_open, atomic_write_text
 
 INDEX_FIELDS = [
     "crop_path", "source_path", "subject", "session", "recording", "expression", "camera", "yaw", "flash",
-    "status", "landmark_source", "five", "matrix",
+    "status", "landmark_source", "five", "matrix", "landmarks", "pose",
 ]
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: landmarks in crop coordinates and the estimated pose
 
 
 @dataclass
@@ -173,6 +174,8 @@ def _finish_view(task: ViewTask, images: dict, five: dict, source: dict) -> list
             "landmark_source": source.get(fl, ""),
             "five": "",
             "matrix": "",
+            "landmarks": "",
+            "pose": "",
         }
         if images.get(fl) is None:
             rec["status"] = "unreadable"
@@ -194,10 +197,18 @@ def _finish_view(task: ViewTask, images: dict, five: dict, source: dict) -> list
                 rec["crop_path"] = str(rel)
                 rec["five"] = " ".join(f"{v:.2f}" for v in np.asarray(five[fl]).ravel())
                 rec["matrix"] = " ".join(f"{v:.6g}" for v in m.ravel())
+                rec.update(_crop_geometry(five[fl], m, task.size, exact, CAMERA_BY_NAME[view.camera].yaw))
         records.append(rec)
     doc = {"version": RECORD_VERSION, "size": task.size, "flashes": list(task.flashes), "records": records}
     atomic_write_text(task.record, json.dumps(doc))
     return records
+
+
+def _crop_geometry(five: np.ndarray, matrix: np.ndarray, size: int, exact: bool, yaw: int) -> dict:
+    """What the frontal warp needs, stored so that training and evaluation never detect again: the five
+    landmarks in crop coordinates and the pose of the reference face that explains them (geometry/pose.py)."""
+    pose, landmarks = crop_pose(transform_points(five, matrix), size, exact, yaw)
+    return {"landmarks": format_landmarks(landmarks), "pose": " ".join(f"{a:.1f}" for a in pose.angles)}
 
 
 # ------------------------------------------------------------------ camera prior
@@ -300,7 +311,7 @@ def prepare(cfg: PrepConfig) -> dict:
     # what this run reused is about the run, not the data: kept out of the file so re-runs leave it unchanged
     atomic_write_text(out / f"prep_{cfg.size}.json", json.dumps({k: v for k, v in summary.items() if k != "views_reused"}, indent=1))
     if cfg.preview:
-        from frontalize.data.preview import write_preview
+        from frontalize.preparation.preview import write_preview
 
         summary["preview"] = str(write_preview(out, index_path, cfg.size))
     return summary
@@ -404,6 +415,7 @@ def _write_manifests(inv: Inventory, index_path: Path, out: Path, cfg: PrepConfi
                     "expression": row["expression"], "camera": camera, "yaw": row["yaw"], "flash": flash,
                     "split": which, "role": role, "target_path": target if has_target else "",
                     "landmark_source": row["landmark_source"], "source_path": row["source_path"],
+                    "landmarks": row["landmarks"], "pose": row["pose"],
                 })
                 tallies[name][(which, role, int(row["yaw"]))] += 1
     result = {}

@@ -1,0 +1,3 @@
+"""Geometry: a 3D reference face in template coordinates, pose from landmarks, and the differentiable frontal warp
+that carries an input's own pixels (or feature maps) to the frontal layout (after Hassner et al., CVPR 2015, and
+FFWM's flow-guided feature warping)."""
