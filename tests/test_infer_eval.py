@@ -266,3 +266,42 @@ def test_written_files_get_the_umask_mode_not_owner_only(tmp_path):
     assert stat.S_IMODE((tmp_path / "c.pt").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "private.png").stat().st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "c.pt", "private.png"]  # no temporary files left
+
+
+def test_eval_adds_warp_only_judge_and_baseline_rows(tiny_gan, prepared_tiny, tmp_path):
+    """The same recognizer as judge, the same checkpoint as baseline: their rows must repeat the plain ones."""
+    import torch
+
+    out, _ = prepared_tiny
+    rec = tmp_path / "recognizer.pt"
+    torch.manual_seed(7)
+    ckpt.save(rec, {"backbone": get_backbone("tiny").state_dict(),
+                    "backbone_config": json.dumps({"arch": "tiny", "width": 1.0, "embedding": 512})})
+    report = tmp_path / "report"
+    assert cli(["eval", "--checkpoint", str(tiny_gan), "--recognizer", str(rec), "--judge-recognizer", str(rec),
+                "--baseline-checkpoint", str(tiny_gan), "--protocol", "setting1", "--prepared", str(out),
+                "--out", str(report), "--quiet"]) == 0
+    table = json.loads((report / "report_setting1.json").read_text())["table"]
+    for yaw, row in table.items():
+        for view in ("raw", "frontalized", "fused", "warp", "warp_fused", "baseline"):
+            assert row[f"{view}_judge"] == row[view], (yaw, view)
+        assert row["baseline"] == row["frontalized"] and row["ssim_baseline"] == row["ssim"]
+        assert -1 <= row["ssim_warp"] <= 1 and row["ssim_warp"] != row["ssim"]
+    # a frontal probe's warp is nearly itself: closer to its target than a side view's warp is to its own
+    assert table["0"]["ssim_warp"] > table["45"]["ssim_warp"] and table["0"]["ssim_warp"] > table["-45"]["ssim_warp"]
+    md = (report / "rank1_setting1.md").read_text()
+    for label in ("rank-1 warp only (%)", "rank-1 raw, independent judge (%)", "rank-1 frontalized, independent judge (%)",
+                  "rank-1 frontalized by the baseline generator (%)", "SSIM face, warp only"):
+        assert f"| {label} |" in md, label
+    samples = cv2.imread(str(report / "samples_setting1.png"))
+    assert samples.shape[1] == 5 * 64  # input | frontalized | baseline | warp | target
+
+
+def test_infer_warp_only_needs_no_checkpoint(photos, tmp_path, monkeypatch, capsys):
+    folder, _ = photos
+    monkeypatch.chdir(tmp_path)  # no runs/ here
+    assert cli(["infer", str(folder / "profile.jpg"), "--warp-only", "--out", str(tmp_path / "w"), "--side-by-side"]) == 0
+    assert "warp only" in capsys.readouterr().out
+    side = cv2.imread(str(tmp_path / "w" / "profile_side.png"))
+    assert side.shape == (128, 256, 3)
+    assert cli(["infer", str(folder / "profile.jpg"), "--warp-only", "--checkpoint", "g.pt", "--out", str(tmp_path / "x")]) == 2

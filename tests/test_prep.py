@@ -198,6 +198,29 @@ def test_mtcnn_landmarks_with_fallbacks(quirky, tmp_path):
     assert {r["landmark_source"] for r in near} <= {"mtcnn", "mtcnn_view"}  # misses borrow from the same view
     assert {r["landmark_source"] for r in rows if "007/01/24_0" in r["source_path"]} == {"camera_prior"}
     assert summary["status"]["ok"] == 100
+    # where only an eye-mouth axis is known, the warp's pose is the camera's own yaw on that axis
+    prior = [r for r in rows if r["landmark_source"] == "camera_prior"]
+    assert prior and all(float(r["pose"].split()[0]) == pytest.approx(int(r["yaw"]), abs=0.1) for r in prior)
+    assert all(len(r["landmarks"].split()) == 10 for r in rows)
+
+
+def test_preparation_stores_landmarks_and_pose_for_the_warp(prepared_tiny):
+    """Each crop's five landmarks in crop pixels (where its crop transform puts them) and its estimated pose."""
+    from frontalize.data.align import transform_points
+
+    out, _ = prepared_tiny
+    with open(out / "index_64.csv", newline="") as f:
+        index = {r["crop_path"]: r for r in csv.DictReader(f) if r["status"] == "ok"}
+    rows = _rows(out, "session01", 64)
+    assert len(rows) == 252
+    for r in rows:
+        crop = np.array([float(v) for v in r["landmarks"].split()]).reshape(5, 2)
+        i = index[r["crop_path"]]
+        five = np.array([float(v) for v in i["five"].split()]).reshape(5, 2)
+        matrix = np.array([float(v) for v in i["matrix"].split()]).reshape(2, 3)
+        assert np.allclose(crop, transform_points(five, matrix), atol=0.01)
+        yaw, pitch, roll = (float(v) for v in r["pose"].split())
+        assert abs(yaw - int(r["yaw"])) < 12 and abs(roll) < 15, r["crop_path"]
 
 
 def test_camera_prior_follows_the_recordings_head_offset():
