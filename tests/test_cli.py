@@ -29,9 +29,9 @@ def test_demo_runs_every_step_and_ends_with_a_summary(tiny_synthpie, tmp_path, c
             "--gan", "train.steps=2", "train.eval_every=2", "data.workers=0", "data.val_subjects=1"]
     assert main(args) == 0
     text = capsys.readouterr().out
-    for k in range(1, 7):
-        assert f"[{k}/6]" in text
-    assert "alone: python scripts/train_gan.py --setting setting1_4 --cpu" in text
+    for k in range(1, 8):
+        assert f"[{k}/7]" in text
+    assert "alone: python scripts/train_gan.py --setting setting1_4g --cpu" in text
     assert "| rank-1 frontalized (%) |" in text and "where things are:" in text
     assert (out / "report" / "rank1_setting1.md").exists() and (out / "report" / "samples_setting1.png").exists()
     assert [p.name for p in (out / "infer").iterdir()] == ["006_01_01_190_07_frontal.png", "006_01_01_190_07_side.png"] or \
@@ -39,4 +39,6 @@ def test_demo_runs_every_step_and_ends_with_a_summary(tiny_synthpie, tmp_path, c
     assert main(args) == 0  # everything done: the networks are reused, not trained again
     again = capsys.readouterr().out
     assert "using the finished run" in again and "recognizer (tiny IResNet, ArcFace): using" in again
-    assert len(list((runs / "gan").iterdir())) == 1 and len(list((runs / "recognizer").iterdir())) == 1
+    assert "the independent judge (IResNet-34 layout, another seed; no training loss uses it): using" in again
+    assert all(len(list((runs / kind).iterdir())) == 1 for kind in ("gan", "recognizer", "recognizer_judge"))
+    assert "| rank-1 frontalized, independent judge (%) |" in text and "| rank-1 warp only (%) |" in text

@@ -1,7 +1,8 @@
 """`make demo` / `frontalize demo`: the whole pipeline on the embedded default, on the CPU, with a closing summary.
 
-SynthPIE `small` -> aligned crops and protocol manifests -> the shared recognizer -> a GAN (setting1_4, CPU
-configuration) -> the identity report on setting1 -> `frontalize infer` on a test subject's profile photo.
+SynthPIE `small` -> aligned crops, poses and protocol manifests -> the shared recognizer -> the independent
+judge -> a GAN with geometry (setting1_4g, CPU configuration) -> the identity report on setting1 (warp-only
+baseline, judge rows) -> `frontalize infer` on a test subject's profile photo.
 Each step says what it does and the command that does it alone, shows a progress bar with the time left,
 and skips work that is already done (a finished recognizer run, a finished GAN run, generated files).
 """
@@ -19,14 +20,14 @@ from frontalize.inference.frontalizer import Frontalizer, frontalize_files
 from frontalize.pipeline.data import DEFAULT_PRESET, DEFAULT_SIZE, generate_default
 from frontalize.pipeline.evaluate import ReportRequest, identity_report
 from frontalize.pipeline.gan import launch
-from frontalize.pipeline.recognizer import train_shared_recognizer
+from frontalize.pipeline.recognizer import JUDGE, JUDGE_RECIPE, train_recognizer_recipe, train_shared_recognizer
 from frontalize.runs import checkpoint as ckpt
 from frontalize.runs.folders import finished_gan_run, newest_recognizer
 from frontalize.synthpie.generate import PRESETS
 
-SETTING = "setting1_4"
+SETTING = "setting1_4g"
 PROTOCOL = "setting1"
-STEPS = 6
+STEPS = 7
 
 
 @dataclass
@@ -82,6 +83,14 @@ def run_demo(out: Path = Path("runs/demo"), runs: Path = Path("runs"), progress:
         recognizer = train_shared_recognizer(paths.prepared, DEFAULT_SIZE, paths.runs, progress=progress,
                                              overrides=list(recognizer_overrides))
 
+    judge = newest_recognizer(paths.runs, JUDGE)
+    steps.begin("the independent judge (IResNet-34 layout, another seed; no training loss uses it)"
+                + (f": using {judge}" if judge else ""),
+                f"python scripts/train_recognizer.py --config configs/{JUDGE_RECIPE.name} data.prepared={paths.prepared}")
+    if judge is None:
+        judge = train_recognizer_recipe(JUDGE_RECIPE, JUDGE, paths.prepared, DEFAULT_SIZE, paths.runs, progress=progress,
+                                        overrides=list(recognizer_overrides))
+
     run = finished_gan_run(paths.runs, SETTING)
     steps.begin(f"GAN {SETTING}, CPU configuration" + (f": using the finished run {run}" if run else ""),
                 f"python scripts/train_gan.py --setting {SETTING} --cpu data.prepared={paths.prepared}")
@@ -93,9 +102,9 @@ def run_demo(out: Path = Path("runs/demo"), runs: Path = Path("runs"), progress:
     checkpoint = checkpoint if checkpoint.exists() else ckpt.latest(run / "checkpoints")
 
     steps.begin(f"identity report on {PROTOCOL}", f"python scripts/evaluate.py --checkpoint {checkpoint} "
-                f"--protocol {PROTOCOL} --out {paths.report}")
-    report = identity_report(ReportRequest(checkpoint=checkpoint, protocol=PROTOCOL, out=paths.report,
-                                           recognizer=recognizer, runs_dir=paths.runs, progress=progress))
+                f"--protocol {PROTOCOL} --judge-recognizer {judge} --out {paths.report}")
+    report = identity_report(ReportRequest(checkpoint=checkpoint, protocol=PROTOCOL, out=paths.report, recognizer=recognizer,
+                                           judge=judge, runs_dir=paths.runs, progress=progress))
 
     photo = sample_photo(root, preset)
     steps.begin("frontalize a photo", f"frontalize infer {photo} --out {paths.infer} --side-by-side")
@@ -110,6 +119,6 @@ def run_demo(out: Path = Path("runs/demo"), runs: Path = Path("runs"), progress:
     if "samples" in report.paths:
         print(f"  sample grid  {report.paths['samples']} (input | frontalized | target, one row per yaw)")
     print(f"  inferred     {inferred[0] if inferred else 'none: ' + str(totals.failed) + ' photo(s) without a face'}")
-    print(f"  networks     recognizer {recognizer}; generator {checkpoint}")
+    print(f"  networks     recognizer {recognizer}; judge {judge}; generator {checkpoint}")
     print(f"  prepared     {paths.prepared} (preview_{DEFAULT_SIZE}.png shows landmarks and region boxes)")
     return {"report": report, "checkpoint": checkpoint, "recognizer": recognizer, "inferred": inferred}

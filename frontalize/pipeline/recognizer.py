@@ -1,4 +1,5 @@
-"""The shared recognizer a GAN run needs: the newest trained one, trained now when there is none."""
+"""Recognizers on prepared data: the shared one a GAN run needs (the newest trained one, trained now when there is
+none) and the independent judge that evaluation adds."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,14 +10,21 @@ from frontalize.recognition.train import train
 from frontalize.runs.folders import RECOGNIZER, newest_recognizer
 
 SHARED_RECIPE = CONFIG_DIR / "recognizer_synthpie.yaml"
+JUDGE_RECIPE = CONFIG_DIR / "recognizer_synthpie_judge.yaml"
+JUDGE = "recognizer_judge"  # its runs folder: no GAN picks a judge up as its recognizer
+
+
+def train_recognizer_recipe(recipe: Path, kind: str, prepared: Path, size: int, runs_root: Path, wandb_mode: str = "auto",
+                            progress: bool = True, overrides: list[str] = ()) -> Path:
+    """A recognizer recipe (configs/recognizer_*.yaml) on ``prepared``, as a run under ``runs_root/kind``."""
+    cfg = load_recognizer_config(recipe, [f"data.prepared={prepared}", f"data.size={size}", f"wandb.mode={wandb_mode}",
+                                          f"train.runs_dir={Path(runs_root) / kind}", *overrides])
+    return train(cfg, progress=progress)
 
 
 def train_shared_recognizer(prepared: Path, size: int, runs_root: Path, wandb_mode: str = "auto",
                             progress: bool = True, overrides: list[str] = ()) -> Path:
-    """The shared recipe (configs/recognizer_synthpie.yaml) on ``prepared``, as a run under ``runs_root/recognizer``."""
-    cfg = load_recognizer_config(SHARED_RECIPE, [f"data.prepared={prepared}", f"data.size={size}", f"wandb.mode={wandb_mode}",
-                                                 f"train.runs_dir={Path(runs_root) / RECOGNIZER}", *overrides])
-    return train(cfg, progress=progress)
+    return train_recognizer_recipe(SHARED_RECIPE, RECOGNIZER, prepared, size, runs_root, wandb_mode, progress, overrides)
 
 
 def ensure_recognizer(cfg: Config, progress: bool = True) -> None:
