@@ -241,7 +241,7 @@ def test_training_targets_are_the_frontal_shots_they_name(target, prepared_tiny)
             frontal.setdefault((r["subject"], r["session"], r["recording"]), {})[int(r["flash"])] = r["crop_path"]
     flashes_seen = set()
     for i, r in enumerate(pairs.rows):
-        _, tgt, _ = pairs[(i, 0)]
+        _, tgt, _, _ = pairs[(i, 0)]
         shots = frontal[(r["subject"], r["session"], r["recording"])]
         if target == "same_flash":
             expected = load_square(out / r["target_path"], 64)
@@ -264,12 +264,12 @@ def test_colour_augmentation_shifts_input_and_target_alike(prepared_tiny):
     plain = ProfilePairs(out, rows, 64, augment=None)
     # a frontal row is its own target: any difference between the two would be an unpaired shift
     i = next(i for i, r in enumerate(plain.rows) if r["camera"] == "05_1")
-    x0, t0, _ = plain[(i, 0)]
+    x0, t0, _, _ = plain[(i, 0)]
     assert torch.equal(x0, t0)
     coloured = ProfilePairs(out, rows, 64, augment=paired_augment(64, 1.0, False, colour=1.0))
     shifted = 0
     for seed in range(8):
-        x, t, _ = coloured[(i, seed)]
+        x, t, _, _ = coloured[(i, seed)]
         assert torch.equal(x, t)
         shifted += (x - x0).abs().mean() > 0.01
     assert shifted >= 6  # nearly every draw changes the colours (a few draws are close to the identity)
@@ -391,6 +391,6 @@ def test_the_gallery_flash_chosen_at_preparation_is_used_everywhere(tiny_synthpi
     pairs = trainer.inputs
     pairs.augment = None
     for i in (0, len(pairs.rows) - 1):
-        _, target, _ = pairs[(i, 0)]
+        _, target, _, _ = pairs[(i, 0)]
         expected = load_square(out / frontal_10[(pairs.rows[i]["subject"], pairs.rows[i]["recording"])], 64)
         assert ((target.permute(1, 2, 0).numpy() + 1) * 127.5).round().astype("uint8").tolist() == expected.tolist()

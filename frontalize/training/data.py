@@ -24,7 +24,7 @@ from frontalize.geometry.pose import poses_of
 NO_POSE = torch.zeros(12)  # the generator without geometry needs none
 
 
-def paired_augment(size: int, crop_scale: float, mirror: bool, colour: float = 0.0, landmarks: bool = False) -> A.Compose:
+def paired_augment(size: int, crop_scale: float, mirror: bool, colour: float = 0.0, landmarks: bool = False) -> A.Compose | None:
     """The same random crop (and colour shift) on input and target; the mirror too, unless ``landmarks``: then
     the caller mirrors (the landmarks' left and right must swap) and the crop moves the input's landmarks."""
     ops = []
@@ -34,6 +34,8 @@ def paired_augment(size: int, crop_scale: float, mirror: bool, colour: float = 0
         ops.append(A.RandomResizedCrop(size=(size, size), scale=(crop_scale**2, 1.0), ratio=(1.0, 1.0), p=1.0))
     if colour > 0:  # the same shift on input and target: more varied faces to learn from, pairs still consistent
         ops.append(A.OneOf([A.HueSaturationValue(12, 20, 0, p=1.0), A.RandomBrightnessContrast(0.2, 0.2, p=1.0)], p=colour))
+    if not ops:
+        return None
     keypoints = A.KeypointParams(format="xy", remove_invisible=False) if landmarks else None
     return A.Compose(ops, additional_targets={"target": "image"}, keypoint_params=keypoints)
 
