@@ -22,7 +22,7 @@ from frontalize.data.landmarks import FIVE_POINTS, IBUG68_MOUTH_IMAGE_LEFT, IBUG
 from frontalize.data.multipie import CAMERAS, RECORDINGS, ShotId
 from frontalize.synthpie import studio
 from frontalize.synthpie.head import NEUTRAL, SMILE, Expression, Head, sample_subject
-from frontalize.synthpie.render import Lighting, build_scene, composite, look, rotation, shade, shadow_mask
+from frontalize.synthpie.render import Lighting, build_scene, composite, look, rotation, shade
 from frontalize.synthpie.render import pose as pose_scene
 from frontalize.utils.io import atomic_write_bytes, atomic_write_text
 
@@ -30,6 +30,7 @@ MARKER = "synthpie.json"
 FORMAT_VERSION = 1
 EXPRESSIONS: dict[str, Expression] = {"neutral": NEUTRAL, "smile": SMILE}
 ALL_CAMERAS = tuple(c.name for c in CAMERAS)
+PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fastest zlib level: the sensor noise barely compresses anyway
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,11 @@ def render_unit(out: Path, preset: Preset, seed: int, subject: int, session: int
     head = Head(subject_params(seed, subject), _expression_of(session, recording))
     scene = build_scene(head, n_phi=preset.height)
     pose = studio.recording_pose(np.random.default_rng([seed, subject, session, recording, 1]))
-    posed = pose_scene(scene, rotation(pose.yaw, pose.pitch, pose.roll), np.asarray(pose.shift))
-    lit = {fl: shadow_mask(posed.points, posed.normals, d) for fl in preset.flashes if (d := studio.flash_direction(fl)) is not None}
+    flashes = [fl for fl in preset.flashes if studio.flash_direction(fl) is not None]
+    posed = pose_scene(
+        scene, rotation(pose.yaw, pose.pitch, pose.roll), np.asarray(pose.shift),
+        [studio.flash_direction(fl) for fl in flashes],
+    )
     written = 0
     for cam_name in todo_cams:
         cam = studio.camera_model(cam_name, preset.width, preset.height, pose)
@@ -109,11 +113,11 @@ def render_unit(out: Path, preset: Preset, seed: int, subject: int, session: int
             if path.exists():
                 continue
             rng = np.random.default_rng([seed, subject, session, recording, cam_index, fl, 2])
-            lighting = Lighting(studio.flash_direction(fl), exposure=float(rng.uniform(0.93, 1.07)))
-            colours = shade(view, lit.get(fl), lighting)
+            shadow = flashes.index(fl) if fl in flashes else None
+            lighting = Lighting(studio.flash_direction(fl), shadow, exposure=float(rng.uniform(0.93, 1.07)))
             noise = rng.normal(0, 1.2 / 255, (preset.height, preset.width, 1)).astype(np.float32)
-            rgb = composite(view, colours, preset.width, preset.height, noise)
-            ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            rgb = composite(view, shade(view, lighting), noise)
+            ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_OPTIONS)
             if not ok:
                 raise RuntimeError(f"PNG encoding failed for {path}")
             atomic_write_bytes(path, png.tobytes())

@@ -340,6 +340,10 @@ class Head:
         col = col * (1 - hair[:, None]) + hair_col * hair[:, None]
         return np.clip(col, 0, 1)
 
+    def appearance(self, th, ph):
+        a = self.albedo(th.ravel(), ph.ravel()).reshape(*th.shape, 3)
+        return a, np.ones(th.shape)
+
     # ------------------------------------------------------------- landmarks
     def landmark_angles(self) -> tuple[np.ndarray, np.ndarray]:
         """(theta, phi) of the iBUG-68 points, image-left first in a frontal view."""
