@@ -30,7 +30,8 @@ MARKER = "synthpie.json"
 FORMAT_VERSION = 1
 EXPRESSIONS: dict[str, Expression] = {"neutral": NEUTRAL, "smile": SMILE}
 ALL_CAMERAS = tuple(c.name for c in CAMERAS)
-PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fastest zlib level: the sensor noise barely compresses anyway
+# the fastest zlib level with one fixed filter: the sensor noise barely compresses anyway, and this is twice as fast
+PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_PAETH]
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def render_unit(out: Path, preset: Preset, seed: int, subject: int, session: int
             rng = np.random.default_rng([seed, subject, session, recording, cam_index, fl, 2])
             shadow = flashes.index(fl) if fl in flashes else None
             lighting = Lighting(studio.flash_direction(fl), shadow, exposure=float(rng.uniform(0.93, 1.07)))
-            noise = rng.normal(0, 1.2 / 255, (preset.height, preset.width, 1)).astype(np.float32)
+            noise = rng.standard_normal((preset.height, preset.width, 1), dtype=np.float32) * np.float32(1.2 / 255)
             rgb = composite(view, shade(view, lighting), noise)
             ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_OPTIONS)
             if not ok:

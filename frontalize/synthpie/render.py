@@ -27,6 +27,7 @@ BACKGROUND = 0.42  # the studio's plain grey, the same for every image
 SHIRT = np.array([0.22, 0.24, 0.30])  # one shirt for everyone: clothing must not carry identity
 SHIRT_GLOSS = 0.15
 MAX_INSERTED = 12  # points added between two grid neighbours at most
+SEE_THROUGH = 0.15  # head units: a point this far behind a neighbouring pixel's surface is hidden by it
 
 
 @dataclass
@@ -85,18 +86,19 @@ def _densify(grid: np.ndarray, spacing: float) -> np.ndarray:
 def _body(spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Neck and shoulders sampled at ``spacing``: points, normals, and which points are skin (the neck).
 
-    Only what the frame can show (y > -2.6).  The same for every subject.
+    Only what some camera can show: nothing below the frame (y < -2.2), nor the
+    back of the torso.  The same for every subject.
     """
     parts = []
     # neck: an elliptic cylinder
     a = np.arange(-np.pi, np.pi, spacing / 0.5)
-    A, Y = np.meshgrid(a, np.arange(-2.2, -0.45, spacing))
+    A, Y = np.meshgrid(a, np.arange(-1.9, -0.45, spacing))
     p = np.stack([0.48 * np.sin(A), Y, 0.50 * np.cos(A) - 0.2], -1).reshape(-1, 3)
     n = np.stack([np.sin(A) / 0.48, 0 * A, np.cos(A) / 0.50], -1).reshape(-1, 3)
     parts.append((p, n, np.ones(len(p), bool)))
     # torso sides
-    a = np.arange(-np.pi, np.pi, spacing / 1.9)
-    A, Y = np.meshgrid(a, np.arange(-2.6, -1.6, spacing))
+    a = np.arange(-0.7 * np.pi, 0.7 * np.pi, spacing / 1.9)
+    A, Y = np.meshgrid(a, np.arange(-2.2, -1.6, spacing))
     p = np.stack([1.9 * np.sin(A), Y, 0.9 * np.cos(A) - 0.3], -1).reshape(-1, 3)
     n = np.stack([np.sin(A) / 1.9, 0 * A, np.cos(A) / 0.9], -1).reshape(-1, 3)
     parts.append((p, n, np.zeros(len(p), bool)))
@@ -302,16 +304,19 @@ def look(scene: PosedScene, cam: CameraModel) -> View:
     idx, ix, iy, depth = idx[inside], ix[inside], iy[inside], depth[inside]
     pix = iy * w + ix
     zbuf = _zbuffer(pix, depth, w * h)
-    keep = depth <= zbuf[pix] + 0.03
+    # a pixel the front surface left empty must not show what lies behind it (the neck inside the head):
+    # points far behind the nearest surface of the 3x3 neighbourhood are dropped, and the hole is filled below
+    near = cv2.erode(zbuf.reshape(h, w), np.ones((3, 3), np.uint8)).ravel()
+    keep = (depth <= zbuf[pix] + 0.03) & (depth <= near[pix] + SEE_THROUGH)
     idx, pix = idx[keep], pix[keep]
     attrs = scene.attributes[idx]
-    count = np.bincount(pix, minlength=w * h).astype(np.float32)
+    count = np.bincount(pix, minlength=w * h).astype(np.float32).reshape(h, w, 1)
     sums = np.stack([np.bincount(pix, attrs[:, c], minlength=w * h) for c in range(attrs.shape[1])], -1)
-    mask = (count > 0).reshape(h, w).astype(np.float32)
-    gbuf = (sums / np.maximum(count, 1)[:, None]).astype(np.float32).reshape(h, w, -1)
-    # pinholes between samples: normalised convolution over the 3x3 neighbourhood
-    filled = cv2.blur(gbuf * mask[..., None], (3, 3)) / np.maximum(cv2.blur(mask, (3, 3)), 1e-6)[..., None]
-    gbuf = np.where(mask[..., None] > 0, gbuf, filled)
+    sums = sums.astype(np.float32).reshape(h, w, -1)
+    # pinholes between samples: normalised convolution (empty pixels hold zero sums) over the 3x3 neighbourhood
+    hit = count > 0
+    gbuf = np.where(hit, sums, cv2.blur(sums, (3, 3))) / np.maximum(np.where(hit, count, cv2.blur(count, (3, 3))[..., None]), 1e-6)
+    mask = hit[..., 0].astype(np.float32)
     closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     alpha = cv2.GaussianBlur(closed, (3, 3), 0.6)[..., None]
     albedo, normals, gloss, lit = gbuf[..., :3], gbuf[..., 3:6], gbuf[..., 6:7], gbuf[..., 7:]
