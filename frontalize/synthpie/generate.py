@@ -27,7 +27,7 @@ from frontalize.synthpie.render import pose as pose_scene
 from frontalize.utils.io import atomic_write_bytes, atomic_write_text
 
 MARKER = "synthpie.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # v2: heads with hair styles and facial hair, shared colours; `small` at Multi-PIE counts
 EXPRESSIONS: dict[str, Expression] = {"neutral": NEUTRAL, "smile": SMILE}
 ALL_CAMERAS = tuple(c.name for c in CAMERAS)
 # the fastest zlib level with one fixed filter: the sensor noise barely compresses anyway, and this is twice as fast
@@ -52,8 +52,9 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     # a few subjects, cameras and flashes: seconds, for tests
     "tiny": Preset(6, ("11_0", "08_0", "14_0", "05_1", "05_0", "19_0", "24_0"), (0, 7, 10)),
-    # the CPU demo: every camera, four flashes (frontal, both sides, overhead)
-    "small": Preset(80, ALL_CAMERAS, (4, 7, 10, 17), width=256, height=192),
+    # the CPU demo: Multi-PIE's 249 session-01 subjects, so every protocol splits as in the papers
+    # (setting1 100/149, session01 200/49); every camera; the frontal flash (gallery, targets) and one side flash
+    "small": Preset(249, ALL_CAMERAS, (7, 10), width=256, height=192),
     # Multi-PIE's session 01 counts at Multi-PIE's resolution
     "session01": Preset(249, ALL_CAMERAS, tuple(range(20)), width=640, height=480),
 }
