@@ -116,7 +116,7 @@ def render_unit(out: Path, preset: Preset, seed: int, subject: int, session: int
                 continue
             rng = np.random.default_rng([seed, subject, session, recording, cam_index, fl, 2])
             shadow = flashes.index(fl) if fl in flashes else None
-            lighting = Lighting(studio.flash_direction(fl), shadow, exposure=float(rng.uniform(0.93, 1.07)))
+            lighting = Lighting(studio.flash_direction(fl), shadow, gain=studio.shot_gain(rng, cam_name, fl))
             noise = rng.standard_normal((preset.height, preset.width, 1), dtype=np.float32) * np.float32(1.2 / 255)
             rgb = composite(view, shade(view, lighting), noise)
             ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_OPTIONS)

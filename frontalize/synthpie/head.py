@@ -125,10 +125,10 @@ def sample_subject(rng: np.random.Generator) -> SubjectParams:
     m = float(male)
     age = float(rng.beta(1.6, 3.2))
     tone = palette.draw_tone(rng)
-    skin = palette.skin_colour(tone, u(-1, 1))
+    skin = palette.skin_colour(tone, u(-0.3, 0.3))
     hair_family, hair_colour = palette.draw_hair_colour(rng, tone, age)
     brow = hair_colour * (0.75 if hair_family != "grey" else 0.9)
-    beard = hair_colour * u(0.8, 1.05)
+    beard = hair_colour * 0.9
     freckled = tone < 0.3 and rng.random() < (0.65 if hair_family == "red" else 0.2)
 
     def tup(x):

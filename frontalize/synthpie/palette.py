@@ -14,35 +14,38 @@ from __future__ import annotations
 
 import numpy as np
 
-# Skin albedo from the lightest to the darkest tone; a tone in [0, 1] interpolates along it.
+# Skin albedo from the lightest to the darkest tone; a tone in [0, 1] interpolates along it.  Across the
+# light half, where most subjects lie, the tones differ mostly in lightness, little in hue.
 SKIN_RAMP = np.array(
     [
-        [0.96, 0.81, 0.71],
-        [0.92, 0.75, 0.63],
-        [0.87, 0.68, 0.55],
-        [0.79, 0.59, 0.45],
-        [0.68, 0.48, 0.34],
-        [0.55, 0.37, 0.25],
-        [0.42, 0.27, 0.18],
-        [0.32, 0.21, 0.15],
+        [0.96, 0.79, 0.68],
+        [0.92, 0.75, 0.64],
+        [0.87, 0.70, 0.59],
+        [0.80, 0.63, 0.51],
+        [0.69, 0.51, 0.39],
+        [0.56, 0.39, 0.28],
+        [0.43, 0.29, 0.20],
+        [0.33, 0.22, 0.16],
     ]
 )
 # Undertone: +1 warm/olive (more yellow), -1 pink (more red), as a relative change of R, G, B.
 UNDERTONE = np.array([-0.010, 0.018, -0.035])
 
-# Population clusters of the tone: (weight, mean, spread).  Dense clusters put many subjects close together.
-TONE_CLUSTERS = ((0.50, 0.16, 0.07), (0.30, 0.33, 0.07), (0.12, 0.50, 0.09), (0.08, 0.80, 0.09))
+# Population clusters of the tone: (weight, mean, spread).  Two large, overlapping light-to-medium
+# clusters put most subjects within a just-noticeable difference of many others; a broad darker one.
+TONE_CLUSTERS = ((0.60, 0.20, 0.02), (0.30, 0.27, 0.02), (0.10, 0.65, 0.15))
 
+# Hair families.  Black and dark brown, the commonest, look alike under studio light, as in photographs.
 HAIR_FAMILIES: dict[str, np.ndarray] = {
-    "black": np.array([0.045, 0.040, 0.038]),
-    "dark_brown": np.array([0.13, 0.085, 0.060]),
-    "brown": np.array([0.27, 0.175, 0.105]),
-    "blond": np.array([0.64, 0.50, 0.31]),
-    "red": np.array([0.50, 0.20, 0.085]),
+    "black": np.array([0.050, 0.045, 0.040]),
+    "dark_brown": np.array([0.085, 0.062, 0.047]),
+    "brown": np.array([0.17, 0.115, 0.075]),
+    "blond": np.array([0.50, 0.39, 0.24]),
+    "red": np.array([0.38, 0.16, 0.07]),
 }
 GREY_WHITE = np.array([0.80, 0.79, 0.77])
 # How likely each family is for the lightest and for the darkest skin; interpolated by tone.
-_FAMILY_P_LIGHT = {"black": 0.12, "dark_brown": 0.34, "brown": 0.28, "blond": 0.18, "red": 0.08}
+_FAMILY_P_LIGHT = {"black": 0.30, "dark_brown": 0.45, "brown": 0.18, "blond": 0.05, "red": 0.02}
 _FAMILY_P_DARK = {"black": 0.78, "dark_brown": 0.20, "brown": 0.02, "blond": 0.0, "red": 0.0}
 
 IRIS_COLOURS: dict[str, np.ndarray] = {
@@ -90,10 +93,10 @@ def skin_colour(tone: float, undertone: float) -> np.ndarray:
 def draw_hair_colour(rng: np.random.Generator, tone: float, age: float) -> tuple[str, np.ndarray]:
     """A family and a colour inside it; grey or white becomes likely with age."""
     family = _pick(rng, _FAMILY_P_LIGHT, _FAMILY_P_DARK, _darkness(tone))
-    base = HAIR_FAMILIES[family] * rng.uniform(0.8, 1.2) * (1 + rng.normal(0, 0.04, 3))
-    if rng.random() < 0.85 * _smoothstep((age - 0.45) / 0.45):
-        greyness = rng.uniform(0.4, 1.0)
-        return "grey", np.clip(base + (GREY_WHITE * rng.uniform(0.8, 1.05) - base) * greyness, 0, 1)
+    base = HAIR_FAMILIES[family] * rng.uniform(0.94, 1.06) * (1 + rng.normal(0, 0.015, 3))
+    if rng.random() < 0.85 * _smoothstep((age - 0.5) / 0.45):
+        greyness = rng.uniform(0.75, 1.0)
+        return "grey", np.clip(base + (GREY_WHITE * rng.uniform(0.85, 1.0) - base) * greyness, 0, 1)
     return family, np.clip(base, 0, 1)
 
 

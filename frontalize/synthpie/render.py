@@ -332,7 +332,7 @@ def look(scene: PosedScene, cam: CameraModel) -> View:
 class Lighting:
     flash: np.ndarray | None  # unit direction towards the flash, or None for room light only
     shadow: int | None = None  # which of the posed scene's shadow maps belongs to the flash
-    exposure: float = 1.0
+    gain: np.ndarray | float = 1.0  # exposure and colour balance of the shot, per RGB channel
 
 
 def shade(view: View, lighting: Lighting) -> np.ndarray:
@@ -345,7 +345,7 @@ def shade(view: View, lighting: Lighting) -> np.ndarray:
         ndl = np.clip(view.normals @ light, 0, None)[..., None] * view.lit[..., lighting.shadow : lighting.shadow + 1]
         ndh = np.clip(view.normals @ half, 0, 1)[..., None]
         col = col + view.albedo * (0.72 * ndl) + view.gloss * (0.12 * ndh**24) * (ndl > 0)
-    return col * np.float32(lighting.exposure)
+    return col * np.asarray(lighting.gain, np.float32)
 
 
 def composite(view: View, colours: np.ndarray, noise: np.ndarray) -> np.ndarray:
