@@ -22,7 +22,7 @@ from frontalize.data.landmarks import FIVE_POINTS, IBUG68_MOUTH_IMAGE_LEFT, IBUG
 from frontalize.data.multipie import CAMERAS, RECORDINGS, ShotId
 from frontalize.synthpie import studio
 from frontalize.synthpie.head import NEUTRAL, SMILE, Expression, Head, sample_subject
-from frontalize.synthpie.render import Lighting, build_scene, composite, look, rotation, shade
+from frontalize.synthpie.render import build_scene, composite, look, rotation
 from frontalize.synthpie.render import pose as pose_scene
 from frontalize.utils.io import atomic_write_bytes, atomic_write_text
 
@@ -99,26 +99,24 @@ def render_unit(out: Path, preset: Preset, seed: int, subject: int, session: int
     head = Head(subject_params(seed, subject), _expression_of(session, recording))
     scene = build_scene(head, n_phi=preset.height)
     pose = studio.recording_pose(np.random.default_rng([seed, subject, session, recording, 1]))
-    flashes = [fl for fl in preset.flashes if studio.flash_direction(fl) is not None]
     posed = pose_scene(
         scene, rotation(pose.yaw, pose.pitch, pose.roll), np.asarray(pose.shift),
-        [studio.flash_direction(fl) for fl in flashes],
+        [studio.flash_direction(fl) for fl in preset.flashes],
     )
     written = 0
     for cam_name in todo_cams:
         cam = studio.camera_model(cam_name, preset.width, preset.height, pose)
         view = look(posed, cam)
         cam_index = ALL_CAMERAS.index(cam_name)
-        for fl in preset.flashes:
+        for k, fl in enumerate(preset.flashes):
             shot = ShotId(subject, session, recording, cam_name, fl)
             path = out / shot.relpath
             if path.exists():
                 continue
             rng = np.random.default_rng([seed, subject, session, recording, cam_index, fl, 2])
-            shadow = flashes.index(fl) if fl in flashes else None
-            lighting = Lighting(studio.flash_direction(fl), shadow, gain=studio.shot_gain(rng, cam_name, fl))
+            gain = studio.shot_gain(rng, cam_name, fl)
             noise = rng.standard_normal((preset.height, preset.width, 1), dtype=np.float32) * np.float32(1.2 / 255)
-            rgb = composite(view, shade(view, lighting), noise)
+            rgb = composite(view, k, gain, noise)
             ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_OPTIONS)
             if not ok:
                 raise RuntimeError(f"PNG encoding failed for {path}")

@@ -201,12 +201,19 @@ class CameraModel:
 
 @dataclass
 class PosedScene:
-    """A scene in world coordinates for one recording's head pose (shared by every camera and flash)."""
+    """A scene in world coordinates for one recording's head pose, lit by each of its shots' flashes.
+
+    Everything that does not depend on the camera is computed here once: the
+    diffuse colour of every point under each shot (room light plus the flash,
+    with its cast shadows) and the weight of its specular highlight.
+    """
 
     points: np.ndarray
     normals: np.ndarray
-    attributes: np.ndarray  # (N, 7 + flashes): albedo, normal, gloss, lit by each flash
     n_dot_p: np.ndarray  # normals . points: back-face culling becomes one matrix-vector product
+    flashes: list  # per shot: unit direction towards the flash, or None (room light only)
+    diffuse: np.ndarray  # (N, 3 * shots) colour of each point in each shot, before highlights
+    highlight: np.ndarray  # (N, shots) weight of the specular highlight (gloss, lit, facing the flash)
     landmarks: np.ndarray
     landmark_normals: np.ndarray
     irises: np.ndarray
@@ -242,18 +249,31 @@ def shadow_mask(points: np.ndarray, normals: np.ndarray, light: np.ndarray, cell
     return depth <= zbuf[key] + tol
 
 
-def pose(scene: Scene, head_rot: np.ndarray, head_shift: np.ndarray, flashes: list[np.ndarray]) -> PosedScene:
-    """Place the scene in the studio and cast the shadows of the given flashes (unit directions)."""
+def pose(scene: Scene, head_rot: np.ndarray, head_shift: np.ndarray, flashes: list) -> PosedScene:
+    """Place the scene in the studio and light it for each shot (a flash direction, or None for room light only)."""
     rot, shift = head_rot.astype(np.float32), head_shift.astype(np.float32)
     pts = scene.points @ rot.T + shift
     nrm = scene.normals @ rot.T
-    lit = [shadow_mask(pts, nrm, d).astype(np.float32) for d in flashes]
+    # room light: a soft dome from above, present in every shot as in the Multi-PIE studio
+    room = scene.albedo * (0.30 + 0.16 * nrm[:, 1:2] + 0.10 * np.clip(nrm[:, 2:3], 0, 1))
+    diffuse, highlight = [], []
+    for d in flashes:
+        if d is None:
+            diffuse.append(room)
+            highlight.append(np.zeros(len(pts), np.float32))
+            continue
+        d = d.astype(np.float32)
+        ndl = np.clip(nrm @ d, 0, None) * shadow_mask(pts, nrm, d)
+        diffuse.append(room + scene.albedo * (0.72 * ndl)[:, None])
+        highlight.append(scene.gloss * np.float32(0.12) * (ndl > 0))
     irises = scene.irises @ rot.T + shift
     return PosedScene(
         points=pts,
         normals=nrm,
-        attributes=np.column_stack([scene.albedo, nrm, scene.gloss, *lit]),
         n_dot_p=np.einsum("ij,ij->i", nrm, pts),
+        flashes=list(flashes),
+        diffuse=np.concatenate(diffuse, axis=1),
+        highlight=np.stack(highlight, axis=1),
         landmarks=scene.landmarks @ rot.T + shift,
         landmark_normals=scene.landmark_normals @ rot.T,
         irises=irises,
@@ -263,19 +283,17 @@ def pose(scene: Scene, head_rot: np.ndarray, head_shift: np.ndarray, flashes: li
 
 @dataclass
 class View:
-    """One camera's G-buffer of a posed scene, and where the landmarks fall."""
+    """One camera's images of a posed scene, one per shot, and where the landmarks fall."""
 
     alpha: np.ndarray  # (H, W, 1) coverage, soft at the silhouette
-    albedo: np.ndarray  # (H, W, 3)
-    normals: np.ndarray  # (H, W, 3) unit
-    gloss: np.ndarray  # (H, W, 1)
-    lit: np.ndarray  # (H, W, flashes): fraction of the pixel each flash reaches
-    to_camera: np.ndarray  # (3,)
-    room_lit: np.ndarray  # (H, W, 3) colour under room light alone
+    colours: np.ndarray  # (H, W, 3 * shots) linear colour of the subject in each shot
     landmarks: np.ndarray  # (68, 2) pixel coordinates
     landmark_visible: np.ndarray  # (68,) bool
     irises: np.ndarray  # (2, 2)
     iris_visible: np.ndarray
+
+    def shot(self, k: int) -> np.ndarray:
+        return self.colours[..., 3 * k : 3 * k + 3]
 
 
 def _visible_landmarks(cam, pts, nrm, centre, zbuf, tol):
@@ -293,8 +311,23 @@ def _visible_landmarks(cam, pts, nrm, centre, zbuf, tol):
     return xy, inside & facing & (depth <= near + tol)
 
 
+def _highlights(scene: PosedScene, idx: np.ndarray, to_camera: np.ndarray) -> np.ndarray:
+    """(M, 3 * shots) specular highlights (Blinn-Phong, white) of the points ``idx`` seen from this camera."""
+    out = np.zeros((len(idx), 3 * len(scene.flashes)), np.float32)
+    normals = scene.normals[idx]
+    for k, d in enumerate(scene.flashes):
+        if d is None:
+            continue
+        half = d.astype(np.float32) + to_camera
+        ndh = np.clip(normals @ (half / np.linalg.norm(half)), 0, 1)
+        ndh4 = (ndh * ndh) ** 2
+        ndh8 = ndh4 * ndh4
+        out[:, 3 * k : 3 * k + 3] = (scene.highlight[idx, k] * ndh8 * ndh8 * ndh8)[:, None]  # ndh ** 24
+    return out
+
+
 def look(scene: PosedScene, cam: CameraModel) -> View:
-    """Splat the points the camera sees into a G-buffer: per pixel, the mean of their attributes."""
+    """Splat the points the camera sees: per pixel, the mean of their colours in every shot."""
     w, h = cam.width, cam.height
     centre = cam.basis()[0].astype(np.float32)
     idx = np.nonzero(scene.normals @ centre > scene.n_dot_p)[0]  # n . (c - p) > 0: facing the camera
@@ -309,47 +342,25 @@ def look(scene: PosedScene, cam: CameraModel) -> View:
     near = cv2.erode(zbuf.reshape(h, w), np.ones((3, 3), np.uint8)).ravel()
     keep = (depth <= zbuf[pix] + 0.03) & (depth <= near[pix] + SEE_THROUGH)
     idx, pix = idx[keep], pix[keep]
-    attrs = scene.attributes[idx]
+    colours = scene.diffuse[idx] + _highlights(scene, idx, cam.to_camera())
     count = np.bincount(pix, minlength=w * h).astype(np.float32).reshape(h, w, 1)
-    sums = np.stack([np.bincount(pix, attrs[:, c], minlength=w * h) for c in range(attrs.shape[1])], -1)
+    sums = np.stack([np.bincount(pix, colours[:, c], minlength=w * h) for c in range(colours.shape[1])], -1)
     sums = sums.astype(np.float32).reshape(h, w, -1)
     # pinholes between samples: normalised convolution (empty pixels hold zero sums) over the 3x3 neighbourhood
     hit = count > 0
-    gbuf = np.where(hit, sums, cv2.blur(sums, (3, 3))) / np.maximum(np.where(hit, count, cv2.blur(count, (3, 3))[..., None]), 1e-6)
+    filled_count = np.where(hit, count, cv2.blur(count, (3, 3))[..., None])
+    mean = np.where(hit, sums, cv2.blur(sums, (3, 3)).reshape(sums.shape)) / np.maximum(filled_count, 1e-6)
     mask = hit[..., 0].astype(np.float32)
     closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     alpha = cv2.GaussianBlur(closed, (3, 3), 0.6)[..., None]
-    albedo, normals, gloss, lit = gbuf[..., :3], gbuf[..., 3:6], gbuf[..., 6:7], gbuf[..., 7:]
-    normals = normals / (np.linalg.norm(normals, axis=-1, keepdims=True) + 1e-6)
-    # room light: a soft dome from above, present in every shot as in the Multi-PIE studio
-    room = albedo * (0.30 + 0.16 * normals[..., 1:2] + 0.10 * np.clip(normals[..., 2:3], 0, 1))
     lm_xy, lm_vis = _visible_landmarks(cam, scene.landmarks, scene.landmark_normals, centre, zbuf, 0.06)
     ir_xy, ir_vis = _visible_landmarks(cam, scene.irises, scene.iris_normals, centre, zbuf, 0.06)
-    return View(alpha, albedo, normals, gloss, lit, cam.to_camera(), room, lm_xy, lm_vis, ir_xy, ir_vis)
+    return View(alpha, mean, lm_xy, lm_vis, ir_xy, ir_vis)
 
 
-@dataclass(frozen=True)
-class Lighting:
-    flash: np.ndarray | None  # unit direction towards the flash, or None for room light only
-    shadow: int | None = None  # which of the posed scene's shadow maps belongs to the flash
-    gain: np.ndarray | float = 1.0  # exposure and colour balance of the shot, per RGB channel
-
-
-def shade(view: View, lighting: Lighting) -> np.ndarray:
-    """(H, W, 3) colours: room light plus the flash (diffuse, and a specular highlight scaled by gloss)."""
-    col = view.room_lit
-    if lighting.flash is not None:
-        light = lighting.flash.astype(np.float32)
-        half = light + view.to_camera
-        half /= np.linalg.norm(half)
-        ndl = np.clip(view.normals @ light, 0, None)[..., None] * view.lit[..., lighting.shadow : lighting.shadow + 1]
-        ndh = np.clip(view.normals @ half, 0, 1)[..., None]
-        col = col + view.albedo * (0.72 * ndl) + view.gloss * (0.12 * ndh**24) * (ndl > 0)
-    return col * np.asarray(lighting.gain, np.float32)
-
-
-def composite(view: View, colours: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """Blend over the background, soften like a lens, add sensor noise; uint8 RGB."""
-    img = colours * view.alpha + np.float32(BACKGROUND) * (1 - view.alpha)
+def composite(view: View, shot: int, gain: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """One shot: the subject under the shot's exposure and colour balance (``gain``, per channel) over
+    the background, softened like a lens, with sensor noise; uint8 RGB."""
+    img = view.shot(shot) * (view.alpha * np.asarray(gain, np.float32)) + np.float32(BACKGROUND) * (1 - view.alpha)
     img = cv2.GaussianBlur(img, (3, 3), 0.5) + noise
     return np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
