@@ -131,7 +131,8 @@ def _grows(h: Hair, th: np.ndarray, ph: np.ndarray, head) -> np.ndarray:
 def scalp_cover(h: Hair, th: np.ndarray, ph: np.ndarray, head) -> np.ndarray:
     """How much hair hides the scalp, in [0, 1]; thinning (density below 1) shows most on the top."""
     thinning = (1 - h.density) * _smoothstep((ph - head.v_eye - 0.3) / 0.4)
-    return _grows(h, th, ph, head) * (1 - thinning)
+    # opaque before the surface rises (scalp_radius): the side of a thick hairline is hair, not skin
+    return _smoothstep(_grows(h, th, ph, head) / 0.45) * (1 - thinning)
 
 
 def scalp_radius(h: Hair, th: np.ndarray, ph: np.ndarray, skull: np.ndarray, head, curls: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from frontalize.synthpie import hair as hairs
 from frontalize.synthpie import palette
 from frontalize.synthpie.noise import NoiseField
 
-IRIS_RADIUS = 0.05  # radians; irises vary little between adults, eye openings do
+IRIS_RADIUS = 0.055  # radians; irises vary little between adults, eye openings do
 
 
 @dataclass(frozen=True)
@@ -148,8 +148,8 @@ def sample_subject(rng: np.random.Generator) -> SubjectParams:
         cheek_fullness=u(0.0, 0.07),
         eye_level=u(-0.06, 0.04),
         eye_spacing=u(0.29, 0.38),
-        eye_width=u(0.12, 0.155),
-        eye_open=u(0.030, 0.056),
+        eye_width=u(0.13, 0.165),
+        eye_open=u(0.034, 0.060),
         eye_tilt=u(-0.12, 0.22),
         lid_fold=u(0.0, 1.0),
         lower_lid=u(0.5, 0.85),
@@ -167,10 +167,10 @@ def sample_subject(rng: np.random.Generator) -> SubjectParams:
         cheek_spacing=u(0.40, 0.54),
         nose_length=u(0.21, 0.31),
         nose_width=u(0.07, 0.13),
-        nose_projection=u(0.12, 0.28),
+        nose_projection=u(0.10, 0.22),
         nose_bridge=u(0.01, 0.09),
         nose_hump=u(0.02, 0.05) if rng.random() < 0.35 else u(0.0, 0.01),
-        nose_tip_round=u(0.02, 0.08),
+        nose_tip_round=u(0.015, 0.06),
         nose_tip_lift=u(-0.3, 0.6),
         mouth_drop=u(0.28, 0.38),
         mouth_width=u(0.18, 0.28),
@@ -197,7 +197,7 @@ def sample_subject(rng: np.random.Generator) -> SubjectParams:
         brow_colour=tup(brow),
         beard_colour=tup(beard),
         iris=tup(palette.draw_iris(rng, tone)),
-        lip_tint=u(0.1, 0.45),
+        lip_tint=u(0.25, 0.6),
         blush=u(0.0, 0.15),
         freckles=u(0.3, 1.0) if freckled else 0.0,
         moles=int(rng.poisson(1.2)),
@@ -517,7 +517,7 @@ class Head:
         iris = _smoothstep((IRIS_RADIUS - rr) / 0.006)
         limbus = 1 - 0.35 * _smoothstep((rr - 0.7 * IRIS_RADIUS) / (0.3 * IRIS_RADIUS))
         pupil = _smoothstep((0.018 - rr) / 0.004)
-        sclera = np.array([0.86, 0.84, 0.80])[None, :] * (1 - 0.18 * xn**2)[:, None]
+        sclera = np.array([0.84, 0.80, 0.76])[None, :] * (1 - 0.2 * xn**2)[:, None]
         eye = sclera * (1 - iris[:, None]) + np.asarray(p.iris)[None, :] * (iris * limbus)[:, None]
         eye = eye * (1 - 0.9 * pupil[:, None])
         col = col * (1 - inside[:, None]) + eye * inside[:, None]

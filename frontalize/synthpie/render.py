@@ -62,11 +62,12 @@ def _point_normals(head: Head, th: np.ndarray, ph: np.ndarray, eps: float = 1e-3
 
 
 def _densify(grid: np.ndarray, spacing: float) -> np.ndarray:
-    """Rows to add to a (phi, theta, C) grid of attributes whose first three are positions.
+    """Rows to add to a (phi, theta, C) grid: positions (3), normals (3), then appearance (albedo, gloss).
 
     Between every two grid neighbours further apart than ``spacing`` (in 3D),
-    evenly spaced points are interpolated; every attribute (position, normal,
-    colour) is interpolated alike.
+    evenly spaced points are added.  Position and normal are interpolated; the
+    appearance is the outer neighbour's: a steep step is the side of whatever
+    stands out (a lock of hair, an ear's rim), not a blend of it with the skin.
     """
     extra = []
     for a, b in ((grid[:-1], grid[1:]), (grid[:, :-1], grid[:, 1:])):
@@ -78,7 +79,11 @@ def _densify(grid: np.ndarray, spacing: float) -> np.ndarray:
         rep = np.repeat(edges, n)
         step = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)  # 0 .. n-1 along each edge
         t = ((step + 1) / np.repeat(n + 1, n))[:, None].astype(grid.dtype)
-        extra.append(a[rep] + t * (b[rep] - a[rep]))
+        a_, b_ = a[rep], b[rep]
+        points = a_ + t * (b_ - a_)
+        outer = (np.sum(b_[:, :3] ** 2, axis=1) > np.sum(a_[:, :3] ** 2, axis=1))[:, None]
+        points[:, 6:] = np.where(outer, b_[:, 6:], a_[:, 6:])
+        extra.append(points)
     return np.concatenate(extra)
 
 
