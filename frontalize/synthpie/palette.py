@@ -33,19 +33,19 @@ UNDERTONE = np.array([-0.010, 0.018, -0.035])
 
 # Population clusters of the tone: (weight, mean, spread).  Two large, overlapping light-to-medium
 # clusters put most subjects within a just-noticeable difference of many others; a broad darker one.
-TONE_CLUSTERS = ((0.60, 0.20, 0.02), (0.30, 0.27, 0.02), (0.10, 0.65, 0.15))
+TONE_CLUSTERS = ((0.60, 0.20, 0.02), (0.28, 0.27, 0.02), (0.12, 0.62, 0.04))
 
 # Hair families.  Black and dark brown, the commonest, look alike under studio light, as in photographs.
 HAIR_FAMILIES: dict[str, np.ndarray] = {
     "black": np.array([0.050, 0.045, 0.040]),
     "dark_brown": np.array([0.085, 0.062, 0.047]),
     "brown": np.array([0.17, 0.115, 0.075]),
-    "blond": np.array([0.50, 0.39, 0.24]),
-    "red": np.array([0.38, 0.16, 0.07]),
+    "blond": np.array([0.44, 0.34, 0.21]),
+    "red": np.array([0.32, 0.14, 0.065]),
 }
 GREY_WHITE = np.array([0.80, 0.79, 0.77])
 # How likely each family is for the lightest and for the darkest skin; interpolated by tone.
-_FAMILY_P_LIGHT = {"black": 0.30, "dark_brown": 0.45, "brown": 0.18, "blond": 0.05, "red": 0.02}
+_FAMILY_P_LIGHT = {"black": 0.30, "dark_brown": 0.46, "brown": 0.185, "blond": 0.04, "red": 0.015}
 _FAMILY_P_DARK = {"black": 0.78, "dark_brown": 0.20, "brown": 0.02, "blond": 0.0, "red": 0.0}
 
 IRIS_COLOURS: dict[str, np.ndarray] = {
