@@ -185,6 +185,10 @@ def _unit_worker(args):
     return render_unit(*args)
 
 
+def _worker_init():
+    cv2.setNumThreads(1)  # one process per core already: OpenCV's own threads would only compete
+
+
 def generate(
     out: Path, preset: str = "small", seed: int = 0, workers: int | None = None, progress: bool = True,
     subjects: int | None = None,
@@ -216,7 +220,7 @@ def generate(
             results = map(_unit_worker, units)
             pool = None
         else:
-            pool = get_context("fork").Pool(workers)
+            pool = get_context("fork").Pool(workers, initializer=_worker_init)
             results = pool.imap_unordered(_unit_worker, units)
         try:
             for n in results:

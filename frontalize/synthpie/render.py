@@ -122,8 +122,12 @@ def _body(spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def build_scene(head: Head, n_phi: int) -> Scene:
-    """Sample the head on an n_phi x 2 n_phi grid (about one sample per pixel), add the body."""
-    n_th = 2 * n_phi
+    """Sample the head on an n_phi x 1.4 n_phi grid (about one sample per pixel), add the body.
+
+    Fewer columns than twice the rows: a camera sees half the azimuths across the
+    head's width, but half the elevations over its taller, longer profile.
+    """
+    n_th = int(1.4 * n_phi)
     ph = np.linspace(-np.pi / 2 + 0.02, np.pi / 2 - 0.02, n_phi)
     th = np.linspace(-np.pi, np.pi, n_th, endpoint=False)
     TH, PH = np.meshgrid(th, ph)
@@ -131,7 +135,7 @@ def build_scene(head: Head, n_phi: int) -> Scene:
     nrm = _grid_normals(pts)
     albedo, gloss = head.appearance(TH, PH)
     grid = np.concatenate([pts, nrm, albedo, gloss[..., None]], axis=-1).astype(np.float32)
-    spacing = 1.5 * np.pi / n_phi  # a little over the grid pitch on the unit sphere
+    spacing = 1.5 * 2 * np.pi / n_th  # a little over the grid's coarser pitch on the unit sphere
     head_pts = np.concatenate([grid.reshape(-1, grid.shape[-1]), _densify(grid, spacing)])
     head_pts[:, 3:6] /= np.linalg.norm(head_pts[:, 3:6], axis=1, keepdims=True) + 1e-12
     body_p, body_n, is_neck = _body(3.0 / n_phi)  # about the head's spacing
