@@ -185,10 +185,6 @@ def _unit_worker(args):
     return render_unit(*args)
 
 
-def _worker_init():
-    cv2.setNumThreads(1)  # one process per core already: OpenCV's own threads would only compete
-
-
 def generate(
     out: Path, preset: str = "small", seed: int = 0, workers: int | None = None, progress: bool = True,
     subjects: int | None = None,
@@ -220,7 +216,7 @@ def generate(
             results = map(_unit_worker, units)
             pool = None
         else:
-            pool = get_context("fork").Pool(workers, initializer=_worker_init)
+            pool = get_context("fork").Pool(workers)
             results = pool.imap_unordered(_unit_worker, units)
         try:
             for n in results:

@@ -306,18 +306,27 @@ class View:
 
 
 def _visible_landmarks(cam, pts, nrm, centre, zbuf, tol):
+    """Pixel positions of surface points, and whether the camera sees them.
+
+    A point is hidden when it faces away or lies behind the nearest surface of
+    its 3x3 neighbourhood (landmarks sit between samples).  On a surface seen
+    at a grazing angle that neighbourhood spans a depth range of its own, so
+    the tolerance grows with the slope, as for the shadow maps.
+    """
     xy, depth = cam.project(pts.astype(np.float32))
     ix, iy = np.round(xy[:, 0]).astype(int), np.round(xy[:, 1]).astype(int)
     inside = (ix >= 0) & (ix < cam.width) & (iy >= 0) & (iy < cam.height)
-    facing = np.sum(nrm * (centre - pts), axis=1) > 0
-    # compare with the nearest surface in a 3x3 neighbourhood: landmarks sit between samples
+    to_cam = centre - pts
+    cos = np.sum(nrm * to_cam, axis=1) / (np.linalg.norm(nrm, axis=1) * np.linalg.norm(to_cam, axis=1) + 1e-12)
+    slope = np.sqrt(np.clip(1 - cos**2, 0, 1)) / np.maximum(cos, 1e-3)
+    tol = tol + 2 * (depth / cam.focal_px) * np.minimum(slope, 4.0)  # two pixels' worth of depth on the slope
     near = np.full(len(pts), np.inf)
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             fy = np.clip(iy + dy, 0, cam.height - 1)
             fx = np.clip(ix + dx, 0, cam.width - 1)
             near = np.minimum(near, zbuf[fy * cam.width + fx])
-    return xy, inside & facing & (depth <= near + tol)
+    return xy, inside & (cos > 0) & (depth <= near + tol)
 
 
 def _highlights(scene: PosedScene, idx: np.ndarray, to_camera: np.ndarray) -> np.ndarray:
