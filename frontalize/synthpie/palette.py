@@ -33,7 +33,7 @@ UNDERTONE = np.array([-0.010, 0.018, -0.035])
 
 # Population clusters of the tone: (weight, mean, spread).  Two large, overlapping light-to-medium
 # clusters put most subjects within a just-noticeable difference of many others; a broad darker one.
-TONE_CLUSTERS = ((0.60, 0.20, 0.02), (0.28, 0.27, 0.02), (0.12, 0.62, 0.04))
+TONE_CLUSTERS = ((0.60, 0.20, 0.02), (0.28, 0.27, 0.02), (0.12, 0.60, 0.025))
 
 # Hair families.  Black and dark brown, the commonest, look alike under studio light, as in photographs.
 HAIR_FAMILIES: dict[str, np.ndarray] = {

@@ -7,8 +7,9 @@ flash positions follow the camera arc in flash-number order, with 07 at the
 frontal camera; they model Multi-PIE's flashes, they are not a survey of them.
 
 Everything drawn here is independent of the subject: framing, head pose
-jitter, exposure and sensor noise come from per-recording or per-image
-random streams, never from the subject's parameters.
+jitter, the light's exposure and colour balance, and sensor noise come from
+fixed studio tables or from per-recording or per-image random streams, never
+from the subject's parameters.
 """
 from __future__ import annotations
 
@@ -75,8 +76,11 @@ def camera_model(camera: str, width: int, height: int, pose: RecordingPose) -> C
 # Fixed tables, the same for every subject and every dataset (a studio property, drawn once from a constant seed).
 CAMERA_CAST_RANGE = 0.04
 FLASH_CAST_RANGE = 0.03
-EXPOSURE_JITTER = 0.12  # shot-to-shot change of the light reaching the subject (relative)
-COLOUR_JITTER = 0.03  # shot-to-shot change of its colour balance, per channel (relative)
+# Shot to shot, the light reaching the subject changes too (flash output, the subject's distance to it).  Together
+# with the casts this variation, not a per-subject property, is what keeps a colour histogram from telling
+# neighbouring skin tones apart (leak.py, issue #13).
+EXPOSURE_JITTER = 0.12  # relative
+COLOUR_JITTER = 0.03  # relative, per channel
 
 
 def _casts(n: int, spread: float, seed: int) -> np.ndarray:
