@@ -16,7 +16,8 @@ from frontalize.data.multipie import CAMERA_BY_NAME, CAMERAS, FRONTAL_FLASH, MUL
 from frontalize.data.protocols import PROTOCOLS, make_split
 from frontalize.synthpie import hair as hairs
 from frontalize.synthpie.generate import (
-    PRESETS, SynthPIEError, generate, landmark_path, read_sidecar, render_unit, subject_params, unit_shots,
+    FORMAT_VERSION, PRESETS, SynthPIEError, generate, landmark_path, read_sidecar, render_unit, subject_params,
+    unit_shots,
 )
 from frontalize.synthpie.head import Head
 from frontalize.synthpie.palette import HAIR_FAMILIES
@@ -78,8 +79,12 @@ def test_refuses_foreign_or_mismatched_folders(tmp_path):
     assert (tmp_path / "holiday.jpg").read_bytes() == b"not ours"
     other = tmp_path / "other"
     other.mkdir()
-    (other / "synthpie.json").write_text(json.dumps({"preset": "small", "seed": 0}))
+    (other / "synthpie.json").write_text(json.dumps({"version": FORMAT_VERSION, "preset": "small", "seed": 0}))
     with pytest.raises(SynthPIEError, match="refusing to mix"):
+        generate(other, "tiny", progress=False)
+    # a tree of the previous format (other subjects) is not completed with this one's
+    (other / "synthpie.json").write_text(json.dumps({"version": FORMAT_VERSION - 1, "preset": "tiny", "seed": 0}))
+    with pytest.raises(SynthPIEError, match="refusing to mix in format"):
         generate(other, "tiny", progress=False)
 
 

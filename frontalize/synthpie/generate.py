@@ -171,10 +171,11 @@ def _check_output(out: Path, preset_name: str, seed: int) -> None:
     marker = out / MARKER
     if marker.exists():
         meta = json.loads(marker.read_text())
-        if (meta.get("preset"), meta.get("seed")) != (preset_name, seed):
+        # another format draws other subjects: completing its tree would mix two datasets under one name
+        if (meta.get("version"), meta.get("preset"), meta.get("seed")) != (FORMAT_VERSION, preset_name, seed):
             raise SynthPIEError(
-                f"{out} holds SynthPIE preset {meta.get('preset')!r} seed {meta.get('seed')}; "
-                f"refusing to mix in preset {preset_name!r} seed {seed}. Choose another --out."
+                f"{out} holds SynthPIE format {meta.get('version')} preset {meta.get('preset')!r} seed {meta.get('seed')}; "
+                f"refusing to mix in format {FORMAT_VERSION} preset {preset_name!r} seed {seed}. Choose another --out."
             )
         return
     if out.exists() and any(out.iterdir()):

@@ -45,7 +45,8 @@ def main(argv=None) -> int:
     p.add_argument("--tile", type=int, default=96, help="tile size in pixels (default 96)")
     args = p.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out), subject_grid(args.root, list(range(1, args.subjects + 1)), tile=args.tile))
+    grid = subject_grid(args.root, list(range(1, args.subjects + 1)), tile=args.tile)
+    cv2.imwrite(str(args.out), grid, [cv2.IMWRITE_PNG_COMPRESSION, 9])  # it goes into the repository: smallest
     print(f"wrote {args.out}")
     return 0
 

@@ -460,7 +460,7 @@ class Head:
         col = _over(col, lip_col, lip)
         gloss = gloss + 0.15 * lip
         # mouth opening: a dark line, teeth when smiling
-        # lines thinner than the sampling pitch (about 0.016) alias into stripes: keep them wider
+        # lines thinner than the sampling pitch (about 0.02 rad) alias into stripes: keep them wider
         gap = 0.006 + 0.012 * s
         opening = _smoothstep((gap - np.abs(v - ml)) / 0.01) * inside_w
         col = _over(col, [0.82, 0.80, 0.74] if s > 0 else [0.25, 0.10, 0.10], opening)
