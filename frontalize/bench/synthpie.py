@@ -53,7 +53,8 @@ def synthpie_realism(quick: bool) -> dict:
     }
 
 
-@benchmark("synthpie_colour_leak", "colour-histogram rank-1 on prepared `small` (setting1 0/+-45, session01 +-90) against its bars")
+@benchmark("synthpie_colour_leak",
+           "colour-histogram rank-1 on prepared `small` (setting1 0/+-45, session01 +-90) against its bars")
 def synthpie_colour_leak(quick: bool) -> dict:
     """The headline is the setting1 0-degree rank-1; every bar is in ``bars``.
 

@@ -122,7 +122,8 @@ def render_unit(out: Path, preset: Preset, seed: int, subject: int, session: int
                 raise RuntimeError(f"PNG encoding failed for {path}")
             atomic_write_bytes(path, png.tobytes())
             written += 1
-        atomic_write_text(out / landmark_path(ShotId(subject, session, recording, cam_name, 0)), _sidecar(view, cam, pose))
+        sidecar = out / landmark_path(ShotId(subject, session, recording, cam_name, 0))
+        atomic_write_text(sidecar, _sidecar(view, cam, pose))
     return written
 
 
@@ -174,7 +175,8 @@ def _check_output(out: Path, preset_name: str, seed: int) -> None:
         # another format draws other subjects: completing its tree would mix two datasets under one name
         if (meta.get("version"), meta.get("preset"), meta.get("seed")) != (FORMAT_VERSION, preset_name, seed):
             raise SynthPIEError(
-                f"{out} holds SynthPIE format {meta.get('version')} preset {meta.get('preset')!r} seed {meta.get('seed')}; "
+                f"{out} holds SynthPIE format {meta.get('version')} preset {meta.get('preset')!r} "
+                f"seed {meta.get('seed')}; "
                 f"refusing to mix in format {FORMAT_VERSION} preset {preset_name!r} seed {seed}. Choose another --out."
             )
         return

@@ -64,7 +64,8 @@ def sample_hair(rng: np.random.Generator, male: bool, age: float) -> Hair:
         weights[style] *= 0.3 + 2.5 * age
     style = _choose(rng, weights)
     h = dict(
-        style=style, hairline=u(0.38, 0.52), temple_recess=u(0.0, 0.08), widows_peak=u(0.0, 0.05) * (rng.random() < 0.3),
+        style=style, hairline=u(0.38, 0.52), temple_recess=u(0.0, 0.08),
+        widows_peak=u(0.0, 0.05) * (rng.random() < 0.3),
         volume=u(0.03, 0.07), front_lift=0.0, length=u(-0.62, -0.45), covers_ears=False, fringe=0.0, bun=0.0,
         bun_height=0.0, bald=0.0, curl=0.0, density=1.0, part=u(-0.35, 0.35) * (rng.random() < 0.6),
     )
@@ -146,7 +147,8 @@ def scalp_radius(h: Hair, th: np.ndarray, ph: np.ndarray, skull: np.ndarray, hea
     crown = 0.55 + 0.45 * _smoothstep((ph - head.v_eye) / 0.8)
     thick = h.volume * crown + h.curl * (2 * curls - 1)
     if h.front_lift:
-        lift_band = _smoothstep((ph - head.v_eye - h.hairline) / 0.06) * _smoothstep((head.v_eye + h.hairline + 0.5 - ph) / 0.2)
+        above_hairline = ph - head.v_eye - h.hairline
+        lift_band = _smoothstep(above_hairline / 0.06) * _smoothstep((head.v_eye + h.hairline + 0.5 - ph) / 0.2)
         thick = thick + h.front_lift * np.exp(-0.5 * ((th - 0.5 * h.part) / 0.5) ** 2) * lift_band
     # the surface rises only where coverage is already half done: the side of the step is hair, not skin
     rise = _smoothstep((grows - 0.4) / 0.6)

@@ -247,8 +247,9 @@ class Head:
         rng = np.random.default_rng(p.texture_seed)
         self._blotches, self._pores, self._freckles, self._strands, self._curls = (NoiseField(rng) for _ in range(5))
         n = p.moles
-        self._moles = np.column_stack(
-            [rng.uniform(-0.75, 0.75, n), rng.uniform(self.v_chin + 0.05, self.v_brow + 0.2, n), rng.uniform(0.008, 0.016, n)]
+        self._moles = np.column_stack(  # theta, phi, size
+            [rng.uniform(-0.75, 0.75, n), rng.uniform(self.v_chin + 0.05, self.v_brow + 0.2, n),
+             rng.uniform(0.008, 0.016, n)]
         )
 
     # ------------------------------------------------------------ the face's layout
@@ -300,7 +301,8 @@ class Head:
         tip_v = self.v_nose + 0.01 + 0.015 * p.nose_tip_lift
         d += p.nose_tip_round * _gauss((u / (0.6 * p.nose_width)) ** 2 + ((v - tip_v) / 0.04) ** 2)
         for side in (-1, 1):  # alae
-            d += 0.05 * _gauss(((u - side * 0.85 * p.nose_width) / 0.04) ** 2 + ((v - self.v_nose - 0.015) / 0.035) ** 2)
+            wing = side * 0.85 * p.nose_width
+            d += 0.05 * _gauss(((u - wing) / 0.04) ** 2 + ((v - self.v_nose - 0.015) / 0.035) ** 2)
         return d
 
     # ---------------------------------------------------------------- shape
@@ -339,9 +341,8 @@ class Head:
             # the skin fold above the upper lid: a hooded lid overhangs more
             d += 0.012 * (1.3 - p.lid_fold) * _gauss((du / 0.11) ** 2 + ((y - self.eye_open - 0.018) / 0.015) ** 2)
             # cheekbones, raised by a smile
-            d += (p.cheekbone + 0.025 * s) * _gauss(
-                ((u - side * p.cheek_spacing) / 0.13) ** 2 + ((v - self.v_eye + p.cheekbone_height - 0.03 * s) / 0.11) ** 2
-            )
+            below_bone = (v - self.v_eye + p.cheekbone_height - 0.03 * s) / 0.11
+            d += (p.cheekbone + 0.025 * s) * _gauss(((u - side * p.cheek_spacing) / 0.13) ** 2 + below_bone**2)
             # cheek fullness in front, and the fold from the nose to the mouth corner with age and smiles
             d += p.cheek_fullness * _gauss(((u - side * 0.5) / 0.2) ** 2 + ((v - self.v_mouth - 0.12) / 0.15) ** 2)
             fold = self._nasolabial(side, u, v)
@@ -443,7 +444,8 @@ class Head:
         for side in (-1, 1):
             g = _gauss(((u - side * 0.42) / 0.15) ** 2 + ((v - self.v_eye + 0.24) / 0.1) ** 2)
             col = col * (1 - p.blush * g[:, None] * np.array([0.0, 0.5, 0.6]))
-        col = col * (1 - 0.06 * _gauss((u / 0.08) ** 2 + ((v - self.v_nose) / 0.06) ** 2)[:, None] * np.array([0, 1, 1]))
+        tip = _gauss((u / 0.08) ** 2 + ((v - self.v_nose) / 0.06) ** 2)
+        col = col * (1 - 0.06 * tip[:, None] * np.array([0, 1, 1]))
         col = self._paint_skin_detail(u, v, col)
         # lips
         ml = self.mouth_line(u)
@@ -500,9 +502,8 @@ class Head:
                 fan = _smoothstep((np.cos(9 * ang) - 0.6) / 0.4) * _gauss(((u - cx) ** 2 + (v - cy) ** 2) / 0.04**2)
                 fan *= np.abs(ang) < 0.7
                 xn, y = self._eye_frame(side, u, v)
-                under = _gauss(((y + self.eye_open * self.p.lower_lid + 0.04 + 0.02 * xn**2) / 0.008) ** 2) * _smoothstep(
-                    (1 - np.abs(xn)) / 0.5
-                )
+                below_lid = y + self.eye_open * self.p.lower_lid + 0.04 + 0.02 * xn**2
+                under = _gauss((below_lid / 0.008) ** 2) * _smoothstep((1 - np.abs(xn)) / 0.5)
                 crease = self._nasolabial(side, u, v)
                 col = col * (1 - k * (0.15 * fan + 0.12 * under + 0.18 * crease)[:, None])
         return col

@@ -28,7 +28,10 @@ from frontalize.synthpie.render import BACKGROUND
 
 # The bars (#13): (protocol, yaw) -> the most rank-1 colour alone may reach on the full `small` preset
 # (setting1: 149 test subjects, chance 0.7 %; session01: 49, chance 2 %).
-BARS = {("setting1", 0): 0.20, ("setting1", -45): 0.10, ("setting1", 45): 0.10, ("session01", -90): 0.15, ("session01", 90): 0.15}
+BARS = {
+    ("setting1", 0): 0.20, ("setting1", -45): 0.10, ("setting1", 45): 0.10,
+    ("session01", -90): 0.15, ("session01", 90): 0.15,
+}
 BINS = 8  # per channel
 BACKGROUND_TOLERANCE = 6  # grey levels
 BACKGROUND_LEVEL = BACKGROUND * 255
