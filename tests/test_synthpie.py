@@ -20,7 +20,7 @@ from frontalize.synthpie.generate import (
     unit_shots,
 )
 from frontalize.synthpie.head import Head
-from frontalize.synthpie.palette import HAIR_FAMILIES
+from frontalize.synthpie.palette import HAIR_FAMILIES, SKIN_RAMP
 from frontalize.synthpie.studio import FLASH_POSITIONS
 
 NAME = re.compile(r"^data/session01/multiview/(\d{3})/(0[12])/(\d\d_\d)/\1_01_\2_(\d{3})_(\d\d)\.png$")
@@ -205,7 +205,8 @@ def test_colours_are_shared_between_subjects():
     np.fill_diagonal(gaps, np.inf)
     nearest = gaps.min(1)  # CIE76 Delta E to the closest other subject; 2.3 is a just-noticeable difference
     assert np.median(nearest) < 1.0 and np.mean(nearest < 2.3) > 0.95
-    assert np.ptp(lab[:, 0]) > 30  # a realistic range from light to dark skin, not one tone
+    ramp = cv2.cvtColor(SKIN_RAMP.astype(np.float32)[None], cv2.COLOR_RGB2Lab)[0]
+    assert np.ptp(ramp[:, 0]) > 45 and np.ptp(lab[:, 0]) > 25  # light to dark skin, not one tone
     assert len(np.unique(skin, axis=0)) == DRAWN  # continuous, not a palette of a few tones
     families = Counter(p.hair_family for p in people)
     assert set(families) == set(HAIR_FAMILIES) | {"grey"}

@@ -305,27 +305,25 @@ class View:
         return self.colours[..., 3 * k : 3 * k + 3]
 
 
-def _visible_landmarks(cam, pts, nrm, centre, zbuf, tol):
+def _visible_landmarks(cam, pts, nrm, centre, zbuf, nearest_around, tol):
     """Pixel positions of surface points, and whether the camera sees them.
 
-    A point is hidden when it faces away or lies behind the nearest surface of
-    its 3x3 neighbourhood (landmarks sit between samples).  On a surface seen
-    at a grazing angle that neighbourhood spans a depth range of its own, so
-    the tolerance grows with the slope, as for the shadow maps.
+    A point is hidden when it faces away or lies behind the surface at its
+    pixel (or, if no sample fell there, the nearest surface of the 3x3
+    neighbourhood, ``nearest_around``).  Its own pixel only: a mouth corner
+    beside a beard is not hidden by it.  On a surface seen at a grazing angle a
+    pixel spans a depth range of its own, so the tolerance grows with the
+    slope, as for the shadow maps.
     """
     xy, depth = cam.project(pts.astype(np.float32))
-    ix, iy = np.round(xy[:, 0]).astype(int), np.round(xy[:, 1]).astype(int)
+    ix, iy = np.floor(xy[:, 0]).astype(int), np.floor(xy[:, 1]).astype(int)  # the pixel the renderer splats to
     inside = (ix >= 0) & (ix < cam.width) & (iy >= 0) & (iy < cam.height)
+    pix = np.clip(iy, 0, cam.height - 1) * cam.width + np.clip(ix, 0, cam.width - 1)
+    near = np.where(np.isfinite(zbuf[pix]), zbuf[pix], nearest_around[pix])
     to_cam = centre - pts
     cos = np.sum(nrm * to_cam, axis=1) / (np.linalg.norm(nrm, axis=1) * np.linalg.norm(to_cam, axis=1) + 1e-12)
     slope = np.sqrt(np.clip(1 - cos**2, 0, 1)) / np.maximum(cos, 1e-3)
     tol = tol + 2 * (depth / cam.focal_px) * np.minimum(slope, 4.0)  # two pixels' worth of depth on the slope
-    near = np.full(len(pts), np.inf)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            fy = np.clip(iy + dy, 0, cam.height - 1)
-            fx = np.clip(ix + dx, 0, cam.width - 1)
-            near = np.minimum(near, zbuf[fy * cam.width + fx])
     return xy, inside & (cos > 0) & (depth <= near + tol)
 
 
@@ -371,8 +369,8 @@ def look(scene: PosedScene, cam: CameraModel) -> View:
     mask = hit[..., 0].astype(np.float32)
     closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     alpha = cv2.GaussianBlur(closed, (3, 3), 0.6)[..., None]
-    lm_xy, lm_vis = _visible_landmarks(cam, scene.landmarks, scene.landmark_normals, centre, zbuf, 0.06)
-    ir_xy, ir_vis = _visible_landmarks(cam, scene.irises, scene.iris_normals, centre, zbuf, 0.06)
+    lm_xy, lm_vis = _visible_landmarks(cam, scene.landmarks, scene.landmark_normals, centre, zbuf, near, 0.06)
+    ir_xy, ir_vis = _visible_landmarks(cam, scene.irises, scene.iris_normals, centre, zbuf, near, 0.06)
     return View(alpha, mean, lm_xy, lm_vis, ir_xy, ir_vis)
 
 
