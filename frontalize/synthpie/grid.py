@@ -2,7 +2,7 @@
 
     python -m frontalize.synthpie.grid --root runs/demo/synthpie --out docs/img/synthpie_subjects.png
 
-The README's grid is the first twelve subjects of `small` (seed 0), flash 07,
+docs/img/synthpie_subjects.png is the first twelve subjects of `small` (seed 0), flash 07,
 recording 01, at -90, -45, 0, +45 and +90 degrees: not a selection.
 """
 from __future__ import annotations

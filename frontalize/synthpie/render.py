@@ -1,4 +1,4 @@
-"""A small software renderer for SynthPIE: dense surface points, a z-buffer and deferred shading.
+"""A small software renderer for SynthPIE: dense surface points, a z-buffer, shading per point.
 
 The head surface is sampled on a (theta, phi) grid at about one sample per
 pixel.  Where the surface is steep (ear rims, a bun, the lower edge of long
@@ -7,11 +7,11 @@ splatting the points into a z-buffer then leaves no holes and gives true
 self-occlusion.
 
 The work is split by what it depends on: geometry and appearance per subject
-and expression (``Scene``), the head pose per recording (``PosedScene``),
-one shadow map per flash, one G-buffer per camera (albedo, normal, gloss and
-the shadow of every flash, averaged in each pixel) and, per camera and
-flash, shading on pixels only.  Shading the G-buffer instead of the points
-makes the per-image cost a few image-sized array operations.
+and expression (``Scene``); per recording, the head pose and, for every shot,
+each point's colour under room light and that shot's flash with its cast
+shadows (``PosedScene``: none of it depends on the camera); per camera, which
+points it sees and the view-dependent highlights, splatted into one colour
+image per shot (``View``); per image, only exposure, lens blur and noise.
 """
 from __future__ import annotations
 
