@@ -1,7 +1,10 @@
-"""SynthPIE: Multi-PIE layout, determinism, resumability, landmarks, identity in shape, realism."""
+"""SynthPIE: Multi-PIE layout and counts, determinism, resumability, landmarks, identity in structure
+(not colour), realism."""
+import csv
 import hashlib
 import json
 import re
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,10 +12,16 @@ import cv2
 import numpy as np
 import pytest
 
-from frontalize.data.multipie import CAMERA_BY_NAME, parse_relpath
+from frontalize.data.multipie import CAMERA_BY_NAME, CAMERAS, FRONTAL_FLASH, MULTIPIE_SESSION01_SUBJECTS, parse_relpath
+from frontalize.data.protocols import PROTOCOLS, make_split
+from frontalize.synthpie import hair as hairs
 from frontalize.synthpie.generate import (
-    PRESETS, SynthPIEError, generate, landmark_path, read_sidecar, render_unit, unit_shots,
+    FORMAT_VERSION, PRESETS, SynthPIEError, generate, landmark_path, read_sidecar, render_unit, subject_params,
+    unit_shots,
 )
+from frontalize.synthpie.head import Head
+from frontalize.synthpie.palette import HAIR_FAMILIES, SKIN_RAMP
+from frontalize.synthpie.studio import FLASH_POSITIONS
 
 NAME = re.compile(r"^data/session01/multiview/(\d{3})/(0[12])/(\d\d_\d)/\1_01_\2_(\d{3})_(\d\d)\.png$")
 
@@ -70,8 +79,12 @@ def test_refuses_foreign_or_mismatched_folders(tmp_path):
     assert (tmp_path / "holiday.jpg").read_bytes() == b"not ours"
     other = tmp_path / "other"
     other.mkdir()
-    (other / "synthpie.json").write_text(json.dumps({"preset": "small", "seed": 0}))
+    (other / "synthpie.json").write_text(json.dumps({"version": FORMAT_VERSION, "preset": "small", "seed": 0}))
     with pytest.raises(SynthPIEError, match="refusing to mix"):
+        generate(other, "tiny", progress=False)
+    # a tree of the previous format (other subjects) is not completed with this one's
+    (other / "synthpie.json").write_text(json.dumps({"version": FORMAT_VERSION - 1, "preset": "tiny", "seed": 0}))
+    with pytest.raises(SynthPIEError, match="refusing to mix in format"):
         generate(other, "tiny", progress=False)
 
 
@@ -133,3 +146,115 @@ def test_realism_bar_on_a_sample_of_small(tmp_path):
     assert result["bar_detection_rate"] >= 0.90
     assert result["bar_median_error_iod"] <= 0.10
     assert result["passes"]
+
+
+def test_small_preset_has_multipie_counts():
+    """`small` splits every protocol exactly as the papers do: no scaled counts."""
+    small = PRESETS["small"]
+    assert small.subjects == MULTIPIE_SESSION01_SUBJECTS == 249
+    assert set(small.cameras) == {c.name for c in CAMERAS} and small.recordings == (1, 2)
+    assert FRONTAL_FLASH in small.flashes
+    assert any(FLASH_POSITIONS[f][0] != 0 for f in small.flashes if f in FLASH_POSITIONS)  # a side flash
+    subjects = {1: list(range(1, small.subjects + 1))}
+    for name, counts in {"setting1": (100, 149), "session01": (200, 49)}.items():
+        split = make_split(PROTOCOLS[name], subjects)
+        assert (len(split.train), len(split.test), split.scaled) == (*counts, False)
+
+
+DRAWN = 249  # subjects drawn for the population tests: `small`'s
+
+
+def _population():
+    return [subject_params(0, s) for s in range(1, DRAWN + 1)]
+
+
+def _hair_signature(p, style_of):
+    """The scalp's shape and coverage on a coarse map of the head, for subject ``p`` wearing ``style_of``'s hair."""
+    head = Head(replace(p, hair=style_of.hair))
+    th, ph = np.meshgrid(np.linspace(-np.pi, np.pi, 48, endpoint=False), np.linspace(-1.3, 1.4, 24))
+    cover = hairs.scalp_cover(head.p.hair, th, ph, head)
+    return np.concatenate([head.radius(th, ph).ravel(), cover.ravel()])
+
+
+def test_hair_styles_and_facial_hair_vary_and_change_the_head():
+    people = _population()
+    styles = Counter(p.hair.style for p in people)
+    facial = Counter(p.hair.facial for p in people)
+    assert len(hairs.HAIR_STYLES) >= 6 and set(styles) == set(hairs.HAIR_STYLES)
+    assert max(styles.values()) < 0.35 * DRAWN  # no style for almost everyone
+    assert set(facial) == set(hairs.FACIAL_HAIR) and facial["none"] < 0.8 * DRAWN
+    # every style gives the same head another outline or hairline
+    first = {style: next(p for p in people if p.hair.style == style) for style in hairs.HAIR_STYLES}
+    base = people[0]
+    signatures = np.stack([_hair_signature(base, first[style]) for style in hairs.HAIR_STYLES])
+    gaps = np.abs(signatures[:, None] - signatures[None]).max(-1)  # the largest change anywhere on the head
+    assert gaps[~np.eye(len(signatures), dtype=bool)].min() > 0.05
+    # a beard thickens the lower face; stubble only colours it
+    bearded = next(p for p in people if p.hair.facial == "beard")
+    chin = Head(bearded).radius(np.array(0.0), np.array(Head(bearded).v_chin))
+    shaved = Head(replace(bearded, hair=replace(bearded.hair, facial="none")))
+    assert chin > shaved.radius(np.array(0.0), np.array(shaved.v_chin)) + 0.03
+
+
+def test_colours_are_shared_between_subjects():
+    """Skin on one dense continuous range; hair from a few families that many subjects share."""
+    people = _population()
+    skin = np.array([p.skin for p in people], np.float32)
+    lab = cv2.cvtColor(skin[None], cv2.COLOR_RGB2Lab)[0]
+    gaps = np.linalg.norm(lab[:, None] - lab[None], axis=-1)
+    np.fill_diagonal(gaps, np.inf)
+    nearest = gaps.min(1)  # CIE76 Delta E to the closest other subject; 2.3 is a just-noticeable difference
+    assert np.median(nearest) < 1.0 and np.mean(nearest < 2.3) > 0.95
+    ramp = cv2.cvtColor(SKIN_RAMP.astype(np.float32)[None], cv2.COLOR_RGB2Lab)[0]
+    assert np.ptp(ramp[:, 0]) > 45 and np.ptp(lab[:, 0]) > 25  # light to dark skin, not one tone
+    assert len(np.unique(skin, axis=0)) == DRAWN  # continuous, not a palette of a few tones
+    families = Counter(p.hair_family for p in people)
+    assert set(families) == set(HAIR_FAMILIES) | {"grey"}
+    assert sorted(families.values())[-2:][0] > 0.2 * DRAWN  # the two commonest families hold many each
+    iris = np.array([p.iris for p in people])
+    assert len(np.unique(iris.round(1), axis=0)) < DRAWN / 4  # natural iris colours, shared too
+
+
+LEAK_SAMPLE = 100  # subjects: setting1 scaled to 40 train / 60 test (chance 1.7 %)
+
+
+@pytest.fixture(scope="module")
+def leak_sample(tmp_path_factory):
+    """`small`'s first subjects at the cameras of the 0 and +-45 degree bars, rendered small and prepared at 64 px."""
+    from frontalize.data.prep import PrepConfig, prepare
+
+    sample = replace(PRESETS["small"], subjects=LEAK_SAMPLE, cameras=("08_0", "05_1", "19_0"), recordings=(1,),
+                     width=128, height=96)
+    PRESETS["_leak_sample"] = sample
+    try:
+        root = tmp_path_factory.mktemp("leak_synthpie")
+        generate(root, "_leak_sample", seed=0, workers=2, progress=False)
+    finally:
+        del PRESETS["_leak_sample"]
+    out = tmp_path_factory.mktemp("leak_prepared")
+    prepare(PrepConfig(root=root, out=out, size=64, workers=1, progress=False, protocols=("setting1",)))
+    with open(out / "manifests" / "setting1_64.csv", newline="") as f:
+        return out, list(csv.DictReader(f))
+
+
+def _tinted_copy(prepared: Path, rows: list[dict], dest: Path) -> None:
+    """The control: every subject's crops get their own colour cast, so colour *is* identity."""
+    for row in rows:
+        tint = np.random.default_rng(int(row["subject"])).uniform(0.6, 1.4, 3)
+        img = cv2.imread(str(prepared / row["crop_path"])).astype(np.float32)
+        (dest / row["crop_path"]).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(dest / row["crop_path"]), np.clip(img * tint[::-1], 0, 255).astype(np.uint8))
+
+
+def test_colour_alone_identifies_few_subjects(leak_sample, tmp_path):
+    from frontalize.synthpie.leak import colour_leak
+
+    prepared, rows = leak_sample
+    leak = colour_leak(prepared, rows)
+    assert {leak[y]["gallery"] for y in (-45, 0, 45)} == {60}
+    # bars for this 60-subject sample (the issue's: 20 % at 0 and 10 % at +-45 degrees with 149 subjects)
+    assert leak[0]["rank1"] <= 0.35 and max(leak[-45]["rank1"], leak[45]["rank1"]) <= 0.25
+    # the same measure on crops whose colour is identity finds nearly everyone: it would see a leak
+    _tinted_copy(prepared, rows, tmp_path)
+    control = colour_leak(tmp_path, rows)
+    assert min(control[y]["rank1"] for y in (-45, 0, 45)) >= 0.8

@@ -1,14 +1,22 @@
-"""A small software renderer for SynthPIE: dense surface points, z-buffer, shadow maps.
+"""A small software renderer for SynthPIE: dense surface points, a z-buffer, shading per point.
 
-The head surface is sampled on a dense (theta, phi) grid, finer than a pixel,
-so splatting points into a z-buffer gives a hole-free image with true
-self-occlusion.  Cast shadows come from one shadow map per flash.  The work
-is split by what it depends on: geometry per subject and expression, the
-projection per camera, shading per flash.
+The head surface is sampled on a (theta, phi) grid at about one sample per
+pixel.  Where the surface is steep (ear rims, a bun, the lower edge of long
+hair) grid neighbours lie far apart, so points are added between them:
+splatting the points into a z-buffer then leaves no holes and gives true
+self-occlusion.
+
+The work is split by what it depends on: geometry and appearance per subject
+and expression (``Scene``); per recording, the head pose and, for every shot,
+each point's colour under room light and that shot's flash with its cast
+shadows (``PosedScene``: none of it depends on the camera); per camera, which
+points it sees and the view-dependent highlights, splatted into one colour
+image per shot (``View``); per image, only exposure, lens blur and noise.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -17,6 +25,9 @@ from frontalize.synthpie.head import Head, surface_points
 
 BACKGROUND = 0.42  # the studio's plain grey, the same for every image
 SHIRT = np.array([0.22, 0.24, 0.30])  # one shirt for everyone: clothing must not carry identity
+SHIRT_GLOSS = 0.15
+MAX_INSERTED = 12  # points added between two grid neighbours at most
+SEE_THROUGH = 0.15  # head units: a point this far behind a neighbouring pixel's surface is hidden by it
 
 
 @dataclass
@@ -26,6 +37,7 @@ class Scene:
     points: np.ndarray  # (N, 3) head frame
     normals: np.ndarray  # (N, 3) unit, outward
     albedo: np.ndarray  # (N, 3) in [0, 1]
+    gloss: np.ndarray  # (N,) strength of the specular highlight
     landmarks: np.ndarray  # (68, 3)
     landmark_normals: np.ndarray
     irises: np.ndarray  # (2, 3)
@@ -49,21 +61,52 @@ def _point_normals(head: Head, th: np.ndarray, ph: np.ndarray, eps: float = 1e-3
     return n / (np.linalg.norm(n, axis=-1, keepdims=True) + 1e-12)
 
 
-def _body(spacing: float, skin: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Neck and shoulders, sampled at ``spacing``; only what the frame can show (y > -2.6)."""
+def _densify(grid: np.ndarray, spacing: float) -> np.ndarray:
+    """Rows to add to a (phi, theta, C) grid: positions (3), normals (3), then appearance (albedo, gloss).
+
+    Between every two grid neighbours further apart than ``spacing`` (in 3D),
+    evenly spaced points are added.  Position and normal are interpolated; the
+    appearance is the outer neighbour's: a steep step is the side of whatever
+    stands out (a lock of hair, an ear's rim), not a blend of it with the skin.
+    """
+    extra = []
+    for a, b in ((grid[:-1], grid[1:]), (grid[:, :-1], grid[:, 1:])):
+        a, b = a.reshape(-1, grid.shape[-1]), b.reshape(-1, grid.shape[-1])
+        gap = np.linalg.norm(b[:, :3] - a[:, :3], axis=1)
+        count = np.minimum(np.ceil(gap / spacing) - 1, MAX_INSERTED).astype(np.int64)
+        edges = np.flatnonzero(count > 0)
+        n = count[edges]
+        rep = np.repeat(edges, n)
+        step = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)  # 0 .. n-1 along each edge
+        t = ((step + 1) / np.repeat(n + 1, n))[:, None].astype(grid.dtype)
+        a_, b_ = a[rep], b[rep]
+        points = a_ + t * (b_ - a_)
+        outer = (np.sum(b_[:, :3] ** 2, axis=1) > np.sum(a_[:, :3] ** 2, axis=1))[:, None]
+        points[:, 6:] = np.where(outer, b_[:, 6:], a_[:, 6:])
+        extra.append(points)
+    return np.concatenate(extra)
+
+
+@lru_cache(maxsize=4)
+def _body(spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Neck and shoulders sampled at ``spacing``: points, normals, and which points are skin (the neck).
+
+    Only what some camera can show: nothing below the frame (y < -2.2), nor the
+    back of the torso.  The same for every subject.
+    """
     parts = []
     # neck: an elliptic cylinder
     a = np.arange(-np.pi, np.pi, spacing / 0.5)
-    A, Y = np.meshgrid(a, np.arange(-2.2, -0.45, spacing))
+    A, Y = np.meshgrid(a, np.arange(-1.9, -0.45, spacing))
     p = np.stack([0.48 * np.sin(A), Y, 0.50 * np.cos(A) - 0.2], -1).reshape(-1, 3)
     n = np.stack([np.sin(A) / 0.48, 0 * A, np.cos(A) / 0.50], -1).reshape(-1, 3)
-    parts.append((p, n, np.broadcast_to(skin * 0.93, p.shape)))
+    parts.append((p, n, np.ones(len(p), bool)))
     # torso sides
-    a = np.arange(-np.pi, np.pi, spacing / 1.9)
-    A, Y = np.meshgrid(a, np.arange(-2.6, -1.6, spacing))
+    a = np.arange(-0.7 * np.pi, 0.7 * np.pi, spacing / 1.9)
+    A, Y = np.meshgrid(a, np.arange(-2.2, -1.6, spacing))
     p = np.stack([1.9 * np.sin(A), Y, 0.9 * np.cos(A) - 0.3], -1).reshape(-1, 3)
     n = np.stack([np.sin(A) / 1.9, 0 * A, np.cos(A) / 0.9], -1).reshape(-1, 3)
-    parts.append((p, n, np.broadcast_to(SHIRT, p.shape)))
+    parts.append((p, n, np.zeros(len(p), bool)))
     # shoulders: the top of the torso, sloping down from the neck, sampled evenly in x-z
     X, Z = np.meshgrid(np.arange(-1.9, 1.9, spacing), np.arange(-1.2, 0.6, spacing))
     R = np.sqrt((X / 1.9) ** 2 + ((Z + 0.3) / 0.9) ** 2)
@@ -71,30 +114,41 @@ def _body(spacing: float, skin: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     X, Z, R = X[keep], Z[keep], R[keep]
     p = np.stack([X, -1.6 + 0.35 * (1 - R), Z], -1)
     n = np.stack([0.35 * X / (1.9**2 * R + 1e-6), np.ones_like(X), 0.35 * (Z + 0.3) / (0.81 * R + 1e-6)], -1)
-    parts.append((p, n, np.broadcast_to(SHIRT, p.shape)))
-    pts = np.concatenate([q[0] for q in parts])
+    parts.append((p, n, np.zeros(len(p), bool)))
+    pts = np.concatenate([q[0] for q in parts]).astype(np.float32)
     nrm = np.concatenate([q[1] for q in parts])
-    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
-    alb = np.concatenate([q[2] for q in parts])
-    return pts, nrm, alb
+    nrm = (nrm / np.linalg.norm(nrm, axis=1, keepdims=True)).astype(np.float32)
+    return pts, nrm, np.concatenate([q[2] for q in parts])
 
 
 def build_scene(head: Head, n_phi: int) -> Scene:
-    n_th = 2 * n_phi
+    """Sample the head on an n_phi x 1.4 n_phi grid (about one sample per pixel), add the body.
+
+    Fewer columns than twice the rows: a camera sees half the azimuths across the
+    head's width, but half the elevations over its taller, longer profile.
+    """
+    n_th = int(1.4 * n_phi)
     ph = np.linspace(-np.pi / 2 + 0.02, np.pi / 2 - 0.02, n_phi)
     th = np.linspace(-np.pi, np.pi, n_th, endpoint=False)
     TH, PH = np.meshgrid(th, ph)
     pts = surface_points(head, TH, PH)
     nrm = _grid_normals(pts)
-    alb = head.albedo(TH.ravel(), PH.ravel())
-    body_p, body_n, body_a = _body(3.0 / n_phi, np.asarray(head.p.skin))  # about the head's spacing
+    albedo, gloss = head.appearance(TH, PH)
+    grid = np.concatenate([pts, nrm, albedo, gloss[..., None]], axis=-1).astype(np.float32)
+    spacing = 1.5 * 2 * np.pi / n_th  # a little over the grid's coarser pitch on the unit sphere
+    head_pts = np.concatenate([grid.reshape(-1, grid.shape[-1]), _densify(grid, spacing)])
+    head_pts[:, 3:6] /= np.linalg.norm(head_pts[:, 3:6], axis=1, keepdims=True) + 1e-12
+    body_p, body_n, is_neck = _body(3.0 / n_phi)  # about the head's spacing
+    skin = np.asarray(head.p.skin, np.float32)
+    body_albedo = np.where(is_neck[:, None], skin * np.float32(0.93), SHIRT.astype(np.float32))
+    body_gloss = np.where(is_neck, np.float32(1.0), np.float32(SHIRT_GLOSS))
     lt, lp = head.landmark_angles()
     it, ip = head.iris_angles()
-    f32 = np.float32  # half the memory traffic; the renderer needs no more precision
     return Scene(
-        points=np.concatenate([pts.reshape(-1, 3), body_p]).astype(f32),
-        normals=np.concatenate([nrm.reshape(-1, 3), body_n]).astype(f32),
-        albedo=np.concatenate([alb, body_a]).astype(f32),
+        points=np.concatenate([head_pts[:, :3], body_p]),
+        normals=np.concatenate([head_pts[:, 3:6], body_n]),
+        albedo=np.concatenate([head_pts[:, 6:9], body_albedo]),
+        gloss=np.concatenate([head_pts[:, 9], body_gloss]),
         landmarks=surface_points(head, lt, lp),
         landmark_normals=_point_normals(head, lt, lp),
         irises=surface_points(head, it, ip),
@@ -144,99 +198,41 @@ class CameraModel:
         y = -self.focal_px * (rel @ up) / depth + self.height / 2
         return np.stack([x, y], -1), depth
 
+    def to_camera(self) -> np.ndarray:
+        """Unit vector from the subject towards the camera.
 
-@dataclass
-class View:
-    """One camera's look at a posed scene: which points it sees, and where."""
-
-    idx: np.ndarray  # indices of visible points
-    pix: np.ndarray  # their flat pixel index
-    view_dirs: np.ndarray  # unit vectors from the visible points to the camera
-    normals: np.ndarray  # posed normals of the visible points
-    albedo: np.ndarray
-    room_lit: np.ndarray  # their colour under room light alone
-    landmarks: np.ndarray  # (68, 2) pixel coordinates
-    landmark_visible: np.ndarray  # (68,) bool
-    irises: np.ndarray  # (2, 2)
-    iris_visible: np.ndarray
-
-
-def _zbuffer(pix: np.ndarray, depth: np.ndarray, size: int) -> np.ndarray:
-    zbuf = np.full(size, np.inf)
-    np.minimum.at(zbuf, pix, depth)
-    return zbuf
-
-
-def _visible_landmarks(cam, pts, nrm, centre, zbuf, tol):
-    xy, depth = cam.project(pts)
-    ix, iy = np.round(xy[:, 0]).astype(int), np.round(xy[:, 1]).astype(int)
-    inside = (ix >= 0) & (ix < cam.width) & (iy >= 0) & (iy < cam.height)
-    facing = np.sum(nrm * (centre - pts), axis=1) > 0
-    vis = inside & facing
-    flat = np.clip(iy, 0, cam.height - 1) * cam.width + np.clip(ix, 0, cam.width - 1)
-    # compare with the nearest surface in a 3x3 neighbourhood: landmarks sit between samples
-    near = np.full(len(pts), np.inf)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            fy = np.clip(iy + dy, 0, cam.height - 1)
-            fx = np.clip(ix + dx, 0, cam.width - 1)
-            near = np.minimum(near, zbuf[fy * cam.width + fx])
-    vis &= depth <= near + tol
-    del flat
-    return xy, vis
+        The same for every pixel: the camera stands 12 head units away, so the
+        view direction varies by a few degrees across the head, which no
+        highlight shows.
+        """
+        return (-self.basis()[1]).astype(np.float32)
 
 
 @dataclass
 class PosedScene:
-    """A scene in world coordinates for one recording's head pose (shared by every camera and flash)."""
+    """A scene in world coordinates for one recording's head pose, lit by each of its shots' flashes.
+
+    Everything that does not depend on the camera is computed here once: the
+    diffuse colour of every point under each shot (room light plus the flash,
+    with its cast shadows) and the weight of its specular highlight.
+    """
 
     points: np.ndarray
     normals: np.ndarray
-    albedo: np.ndarray
     n_dot_p: np.ndarray  # normals . points: back-face culling becomes one matrix-vector product
+    flashes: list  # per shot: unit direction towards the flash, or None (room light only)
+    diffuse: np.ndarray  # (N, 3 * shots) colour of each point in each shot, before highlights
+    highlight: np.ndarray  # (N, shots) weight of the specular highlight (gloss, lit, facing the flash)
     landmarks: np.ndarray
     landmark_normals: np.ndarray
     irises: np.ndarray
     iris_normals: np.ndarray
 
 
-def pose(scene: Scene, head_rot: np.ndarray, head_shift: np.ndarray) -> PosedScene:
-    rot, shift = head_rot.astype(np.float32), head_shift.astype(np.float32)
-    pts = scene.points @ rot.T + shift
-    nrm = scene.normals @ rot.T
-    irises = scene.irises @ rot.T + shift
-    return PosedScene(
-        points=pts,
-        normals=nrm,
-        albedo=scene.albedo,
-        n_dot_p=np.einsum("ij,ij->i", nrm, pts),
-        landmarks=scene.landmarks @ rot.T + shift,
-        landmark_normals=scene.landmark_normals @ rot.T,
-        irises=irises,
-        iris_normals=irises - shift,  # irises face along the head's radial direction
-    )
-
-
-def look(scene: PosedScene, cam: CameraModel) -> View:
-    centre = cam.basis()[0].astype(np.float32)
-    idx = np.nonzero(scene.normals @ centre > scene.n_dot_p)[0]  # n . (c - p) > 0: facing the camera
-    pts = scene.points[idx]
-    xy, depth = cam.project(pts)
-    ix, iy = np.floor(xy[:, 0]).astype(np.int64), np.floor(xy[:, 1]).astype(np.int64)
-    inside = (ix >= 0) & (ix < cam.width) & (iy >= 0) & (iy < cam.height)
-    idx, ix, iy, depth, pts = idx[inside], ix[inside], iy[inside], depth[inside], pts[inside]
-    pix = iy * cam.width + ix
-    zbuf = _zbuffer(pix, depth, cam.width * cam.height)
-    keep = depth <= zbuf[pix] + 0.03
-    idx, pix = idx[keep], pix[keep]
-    v = centre - pts[keep]
-    v /= np.linalg.norm(v, axis=1, keepdims=True)
-    n, alb = scene.normals[idx], scene.albedo[idx]
-    # room light: a soft dome from above, present in every shot as in the Multi-PIE studio
-    room = alb * (0.30 + 0.16 * n[:, 1] + 0.10 * np.clip(n[:, 2], 0, 1))[:, None]
-    lm_xy, lm_vis = _visible_landmarks(cam, scene.landmarks, scene.landmark_normals, centre, zbuf, 0.06)
-    ir_xy, ir_vis = _visible_landmarks(cam, scene.irises, scene.iris_normals, centre, zbuf, 0.06)
-    return View(idx, pix, v, n, alb, room, lm_xy, lm_vis, ir_xy, ir_vis)
+def _zbuffer(pix: np.ndarray, depth: np.ndarray, size: int) -> np.ndarray:
+    zbuf = np.full(size, np.inf, depth.dtype)  # same dtype: ufunc.at takes its fast path
+    np.minimum.at(zbuf, pix, depth)
+    return zbuf
 
 
 def shadow_mask(points: np.ndarray, normals: np.ndarray, light: np.ndarray, cell: float = 0.015) -> np.ndarray:
@@ -262,41 +258,125 @@ def shadow_mask(points: np.ndarray, normals: np.ndarray, light: np.ndarray, cell
     return depth <= zbuf[key] + tol
 
 
-@dataclass(frozen=True)
-class Lighting:
-    flash: np.ndarray | None  # unit direction towards the flash, or None for room light only
-    exposure: float = 1.0
+def pose(scene: Scene, head_rot: np.ndarray, head_shift: np.ndarray, flashes: list) -> PosedScene:
+    """Place the scene in the studio and light it for each shot (a flash direction, or None for room light only)."""
+    rot, shift = head_rot.astype(np.float32), head_shift.astype(np.float32)
+    pts = scene.points @ rot.T + shift
+    nrm = scene.normals @ rot.T
+    # room light: a soft dome from above, present in every shot as in the Multi-PIE studio
+    room = scene.albedo * (0.30 + 0.16 * nrm[:, 1:2] + 0.10 * np.clip(nrm[:, 2:3], 0, 1))
+    diffuse, highlight = [], []
+    for d in flashes:
+        if d is None:
+            diffuse.append(room)
+            highlight.append(np.zeros(len(pts), np.float32))
+            continue
+        d = d.astype(np.float32)
+        ndl = np.clip(nrm @ d, 0, None) * shadow_mask(pts, nrm, d)
+        diffuse.append(room + scene.albedo * (0.72 * ndl)[:, None])
+        highlight.append(scene.gloss * np.float32(0.12) * (ndl > 0))
+    irises = scene.irises @ rot.T + shift
+    return PosedScene(
+        points=pts,
+        normals=nrm,
+        n_dot_p=np.einsum("ij,ij->i", nrm, pts),
+        flashes=list(flashes),
+        diffuse=np.concatenate(diffuse, axis=1),
+        highlight=np.stack(highlight, axis=1),
+        landmarks=scene.landmarks @ rot.T + shift,
+        landmark_normals=scene.landmark_normals @ rot.T,
+        irises=irises,
+        iris_normals=irises - shift,  # irises face along the head's radial direction
+    )
 
 
-def shade(view: View, lit: np.ndarray | None, lighting: Lighting) -> np.ndarray:
-    """Colours of the visible points: room light plus the flash (diffuse, a little specular)."""
-    col = view.room_lit.copy()
-    if lighting.flash is not None:
-        L = lighting.flash.astype(np.float32)
-        ndl = np.clip(view.normals @ L, 0, None) * (lit[view.idx] if lit is not None else 1.0)
-        col += view.albedo * (0.72 * ndl)[:, None]
-        on = np.nonzero(ndl > 0)[0]
-        h = L[None, :] + view.view_dirs[on]
-        ndh = np.einsum("ij,ij->i", view.normals[on], h) / np.linalg.norm(h, axis=1)
-        col[on] += (0.12 * np.clip(ndh, 0, 1) ** 24)[:, None]
-    return col * np.float32(lighting.exposure)
+@dataclass
+class View:
+    """One camera's images of a posed scene, one per shot, and where the landmarks fall."""
+
+    alpha: np.ndarray  # (H, W, 1) coverage, soft at the silhouette
+    colours: np.ndarray  # (H, W, 3 * shots) linear colour of the subject in each shot
+    landmarks: np.ndarray  # (68, 2) pixel coordinates
+    landmark_visible: np.ndarray  # (68,) bool
+    irises: np.ndarray  # (2, 2)
+    iris_visible: np.ndarray
+
+    def shot(self, k: int) -> np.ndarray:
+        return self.colours[..., 3 * k : 3 * k + 3]
 
 
-def composite(view: View, colours: np.ndarray, width: int, height: int, noise: np.ndarray) -> np.ndarray:
-    """Average the colours that fall into each pixel, fill pinholes, blend over the background."""
-    size = width * height
-    count = np.bincount(view.pix, minlength=size).astype(np.float64)
-    img = np.stack([np.bincount(view.pix, weights=colours[:, c], minlength=size) for c in range(3)], -1)
-    mask = (count > 0).astype(np.float32).reshape(height, width)
-    img = img.reshape(height, width, 3).astype(np.float32)
-    cnt = np.maximum(count.reshape(height, width, 1), 1).astype(np.float32)
-    img = img / cnt
-    # pinholes between samples: normalised convolution over the 3x3 neighbourhood
+def _visible_landmarks(cam, pts, nrm, centre, zbuf, nearest_around, tol):
+    """Pixel positions of surface points, and whether the camera sees them.
+
+    A point is hidden when it faces away or lies behind the surface at its
+    pixel (or, if no sample fell there, the nearest surface of the 3x3
+    neighbourhood, ``nearest_around``).  Its own pixel only: a mouth corner
+    beside a beard is not hidden by it.  On a surface seen at a grazing angle a
+    pixel spans a depth range of its own, so the tolerance grows with the
+    slope, as for the shadow maps.
+    """
+    xy, depth = cam.project(pts.astype(np.float32))
+    ix, iy = np.floor(xy[:, 0]).astype(int), np.floor(xy[:, 1]).astype(int)  # the pixel the renderer splats to
+    inside = (ix >= 0) & (ix < cam.width) & (iy >= 0) & (iy < cam.height)
+    pix = np.clip(iy, 0, cam.height - 1) * cam.width + np.clip(ix, 0, cam.width - 1)
+    near = np.where(np.isfinite(zbuf[pix]), zbuf[pix], nearest_around[pix])
+    to_cam = centre - pts
+    cos = np.sum(nrm * to_cam, axis=1) / (np.linalg.norm(nrm, axis=1) * np.linalg.norm(to_cam, axis=1) + 1e-12)
+    slope = np.sqrt(np.clip(1 - cos**2, 0, 1)) / np.maximum(cos, 1e-3)
+    tol = tol + 2 * (depth / cam.focal_px) * np.minimum(slope, 4.0)  # two pixels' worth of depth on the slope
+    return xy, inside & (cos > 0) & (depth <= near + tol)
+
+
+def _highlights(scene: PosedScene, idx: np.ndarray, to_camera: np.ndarray) -> np.ndarray:
+    """(M, 3 * shots) specular highlights (Blinn-Phong, white) of the points ``idx`` seen from this camera."""
+    out = np.zeros((len(idx), 3 * len(scene.flashes)), np.float32)
+    normals = scene.normals[idx]
+    for k, d in enumerate(scene.flashes):
+        if d is None:
+            continue
+        half = d.astype(np.float32) + to_camera
+        ndh = np.clip(normals @ (half / np.linalg.norm(half)), 0, 1)
+        ndh4 = (ndh * ndh) ** 2
+        ndh8 = ndh4 * ndh4
+        out[:, 3 * k : 3 * k + 3] = (scene.highlight[idx, k] * ndh8 * ndh8 * ndh8)[:, None]  # ndh ** 24
+    return out
+
+
+def look(scene: PosedScene, cam: CameraModel) -> View:
+    """Splat the points the camera sees: per pixel, the mean of their colours in every shot."""
+    w, h = cam.width, cam.height
+    centre = cam.basis()[0].astype(np.float32)
+    idx = np.nonzero(scene.normals @ centre > scene.n_dot_p)[0]  # n . (c - p) > 0: facing the camera
+    xy, depth = cam.project(scene.points[idx])
+    ix, iy = np.floor(xy[:, 0]).astype(np.int64), np.floor(xy[:, 1]).astype(np.int64)
+    inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+    idx, ix, iy, depth = idx[inside], ix[inside], iy[inside], depth[inside]
+    pix = iy * w + ix
+    zbuf = _zbuffer(pix, depth, w * h)
+    # a pixel the front surface left empty must not show what lies behind it (the neck inside the head):
+    # points far behind the nearest surface of the 3x3 neighbourhood are dropped, and the hole is filled below
+    near = cv2.erode(zbuf.reshape(h, w), np.ones((3, 3), np.uint8)).ravel()
+    keep = (depth <= zbuf[pix] + 0.03) & (depth <= near[pix] + SEE_THROUGH)
+    idx, pix = idx[keep], pix[keep]
+    colours = scene.diffuse[idx] + _highlights(scene, idx, cam.to_camera())
+    count = np.bincount(pix, minlength=w * h).astype(np.float32).reshape(h, w, 1)
+    sums = np.stack([np.bincount(pix, colours[:, c], minlength=w * h) for c in range(colours.shape[1])], -1)
+    sums = sums.astype(np.float32).reshape(h, w, -1)
+    # pinholes between samples: normalised convolution (empty pixels hold zero sums) over the 3x3 neighbourhood
+    hit = count > 0
+    filled_count = np.where(hit, count, cv2.blur(count, (3, 3))[..., None])
+    mean = np.where(hit, sums, cv2.blur(sums, (3, 3)).reshape(sums.shape)) / np.maximum(filled_count, 1e-6)
+    mask = hit[..., 0].astype(np.float32)
     closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    filled = cv2.blur(img * mask[..., None], (3, 3)) / np.maximum(cv2.blur(mask, (3, 3)), 1e-6)[..., None]
-    img = np.where(mask[..., None] > 0, img, filled)
     alpha = cv2.GaussianBlur(closed, (3, 3), 0.6)[..., None]
-    img = img * alpha + BACKGROUND * (1 - alpha)
-    img = cv2.GaussianBlur(img, (3, 3), 0.5)
-    img = img + noise
+    lm_xy, lm_vis = _visible_landmarks(cam, scene.landmarks, scene.landmark_normals, centre, zbuf, near, 0.06)
+    ir_xy, ir_vis = _visible_landmarks(cam, scene.irises, scene.iris_normals, centre, zbuf, near, 0.06)
+    return View(alpha, mean, lm_xy, lm_vis, ir_xy, ir_vis)
+
+
+def composite(view: View, shot: int, gain: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """One shot: the subject under the shot's exposure and colour balance (``gain``, per channel) over
+    the background, softened like a lens, with sensor noise; uint8 RGB."""
+    img = view.shot(shot) * (view.alpha * np.asarray(gain, np.float32)) + np.float32(BACKGROUND) * (1 - view.alpha)
+    img = cv2.GaussianBlur(img, (3, 3), 0.5) + noise
     return np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)

@@ -7,8 +7,9 @@ flash positions follow the camera arc in flash-number order, with 07 at the
 frontal camera; they model Multi-PIE's flashes, they are not a survey of them.
 
 Everything drawn here is independent of the subject: framing, head pose
-jitter, exposure and sensor noise come from per-recording or per-image
-random streams, never from the subject's parameters.
+jitter, the light's exposure and colour balance, and sensor noise come from
+fixed studio tables or from per-recording or per-image random streams, never
+from the subject's parameters.
 """
 from __future__ import annotations
 
@@ -67,6 +68,37 @@ def camera_model(camera: str, width: int, height: int, pose: RecordingPose) -> C
         width=width,
         height=height,
     )
+
+
+# Colour of the light on the subject.  Each camera was white-balanced on the grey backdrop under the room
+# lights, so the backdrop is the same grey in every camera, while the subject, lit mostly by the xenon flashes,
+# takes a small cast that differs by camera (each sensor's response to the flash spectrum) and by flash unit.
+# Fixed tables, the same for every subject and every dataset (a studio property, drawn once from a constant seed).
+CAMERA_CAST_RANGE = 0.04
+FLASH_CAST_RANGE = 0.03
+# Shot to shot, the light reaching the subject changes too (flash output, the subject's distance to it).  Together
+# with the casts this variation, not a per-subject property, is what keeps a colour histogram from telling
+# neighbouring skin tones apart (leak.py, issue #13).
+EXPOSURE_JITTER = 0.12  # relative
+COLOUR_JITTER = 0.03  # relative, per channel
+
+
+def _casts(n: int, spread: float, seed: int) -> np.ndarray:
+    return 1 + np.random.default_rng(seed).uniform(-spread, spread, (n, 3))
+
+
+CAMERA_CAST = dict(zip((c.name for c in CAMERAS), _casts(len(CAMERAS), CAMERA_CAST_RANGE, 1501)))
+FLASH_CAST = dict(zip(range(20), _casts(20, FLASH_CAST_RANGE, 1502)))
+
+
+def shot_gain(rng: np.random.Generator, camera: str, flash: int) -> np.ndarray:
+    """Exposure and colour balance of the light on the subject in one shot, per RGB channel.
+
+    The camera's and the flash's casts are fixed; the jitter comes from the image's own random stream.
+    """
+    exposure = rng.uniform(1 - EXPOSURE_JITTER, 1 + EXPOSURE_JITTER)
+    jitter = 1 + rng.uniform(-COLOUR_JITTER, COLOUR_JITTER, 3)
+    return (exposure * jitter * CAMERA_CAST[camera] * FLASH_CAST[flash]).astype(np.float32)
 
 
 def flash_direction(flash: int) -> np.ndarray | None:

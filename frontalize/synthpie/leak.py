@@ -1,0 +1,86 @@
+"""The colour-leak measure: how many probes does a colour histogram alone identify?
+
+If it identifies many, colour (skin tone, hair colour) carries identity, and
+a frontalizer that keeps colours scores well without keeping a face
+(DESIGN.md, "Two traps").  No learning: each aligned crop becomes an
+8x8x8 RGB histogram of its non-background pixels, L1-normalised and
+square-rooted (the Hellinger mapping), and a probe is matched to the gallery
+image of highest cosine similarity.
+
+Background rule: a pixel is studio background when each of its channels lies
+within ``BACKGROUND_TOLERANCE`` grey levels of the studio grey
+(``render.BACKGROUND``).  The renderer never lights the backdrop, so it
+keeps that grey up to sensor noise (about 1 level) in every image.
+
+Input is plain: the prepared folder and the rows of a protocol manifest
+(dicts with crop_path, subject, session, recording, yaw, role), so any
+manifest reader can feed it.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from frontalize.synthpie.render import BACKGROUND
+
+# The issue's bars (#13): (protocol, yaw) -> the most rank-1 colour alone may reach on the full `small` preset
+# (setting1: 149 test subjects, chance 0.7 %; session01: 49, chance 2 %).
+BARS = {
+    ("setting1", 0): 0.20, ("setting1", -45): 0.10, ("setting1", 45): 0.10,
+    ("session01", -90): 0.15, ("session01", 90): 0.15,
+}
+BINS = 8  # per channel
+BACKGROUND_TOLERANCE = 6  # grey levels
+BACKGROUND_LEVEL = BACKGROUND * 255
+
+
+def colour_histogram(rgb: np.ndarray) -> np.ndarray:
+    """The (BINS**3,) feature of one uint8 RGB image: unit-length square root of the L1-normalised histogram."""
+    pixels = rgb.reshape(-1, 3)
+    foreground = np.any(np.abs(pixels.astype(np.float32) - BACKGROUND_LEVEL) > BACKGROUND_TOLERANCE, axis=1)
+    bins = (pixels[foreground] // (256 // BINS)).astype(np.int64)
+    hist = np.bincount((bins[:, 0] * BINS + bins[:, 1]) * BINS + bins[:, 2], minlength=BINS**3).astype(np.float64)
+    if hist.sum() == 0:
+        return hist
+    root = np.sqrt(hist / hist.sum())
+    return root / np.linalg.norm(root)  # unit length: a dot product is the cosine similarity
+
+
+def _feature(prepared: Path, row: dict) -> np.ndarray:
+    bgr = cv2.imread(str(Path(prepared) / row["crop_path"]))
+    if bgr is None:
+        raise FileNotFoundError(f"cannot read crop {row['crop_path']} under {prepared}")
+    return colour_histogram(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def colour_leak(prepared: Path, rows: list[dict]) -> dict[int, dict]:
+    """Colour-histogram rank-1 per yaw: {yaw: {"rank1", "probes", "gallery"}}.
+
+    Gallery: the rows with role ``gallery``; probes: role ``probe``.  A probe
+    is matched only against the gallery of its own session and recording (for
+    session01, one gallery per expression).
+    """
+    gallery = defaultdict(list)  # (session, recording) -> [(subject, feature)]
+    for row in rows:
+        if row["role"] == "gallery":
+            gallery[(row["session"], row["recording"])].append((row["subject"], _feature(prepared, row)))
+    if not gallery:
+        raise ValueError("the manifest rows hold no gallery image")
+    matrices = {key: (np.array([s for s, _ in g]), np.stack([f for _, f in g])) for key, g in gallery.items()}
+    hits, totals, sizes = defaultdict(int), defaultdict(int), defaultdict(set)
+    for row in rows:
+        if row["role"] != "probe":
+            continue
+        subjects, features = matrices[(row["session"], row["recording"])]
+        yaw = int(row["yaw"])
+        best = subjects[int(np.argmax(features @ _feature(prepared, row)))]
+        hits[yaw] += best == row["subject"]
+        totals[yaw] += 1
+        sizes[yaw].add(len(subjects))
+    return {
+        yaw: {"rank1": hits[yaw] / totals[yaw], "probes": totals[yaw], "gallery": max(sizes[yaw])}
+        for yaw in sorted(totals)
+    }
