@@ -1,6 +1,5 @@
 """SynthPIE: Multi-PIE layout and counts, determinism, resumability, landmarks, identity in structure
 (not colour), realism."""
-import csv
 import hashlib
 import json
 import re
@@ -12,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from frontalize.data.manifest import read_manifest
 from frontalize.data.multipie import CAMERA_BY_NAME, CAMERAS, FRONTAL_FLASH, MULTIPIE_SESSION01_SUBJECTS, parse_relpath
 from frontalize.data.protocols import PROTOCOLS, make_split
 from frontalize.synthpie import hair as hairs
@@ -221,7 +221,7 @@ LEAK_SAMPLE = 100  # subjects: setting1 scaled to 40 train / 60 test (chance 1.7
 @pytest.fixture(scope="module")
 def leak_sample(tmp_path_factory):
     """`small`'s first subjects at the cameras of the 0 and +-45 degree bars, rendered small and prepared at 64 px."""
-    from frontalize.data.prep import PrepConfig, prepare
+    from frontalize.preparation.prep import PrepConfig, prepare
 
     sample = replace(PRESETS["small"], subjects=LEAK_SAMPLE, cameras=("08_0", "05_1", "19_0"), recordings=(1,),
                      width=128, height=96)
@@ -233,8 +233,7 @@ def leak_sample(tmp_path_factory):
         del PRESETS["_leak_sample"]
     out = tmp_path_factory.mktemp("leak_prepared")
     prepare(PrepConfig(root=root, out=out, size=64, workers=1, progress=False, protocols=("setting1",)))
-    with open(out / "manifests" / "setting1_64.csv", newline="") as f:
-        return out, list(csv.DictReader(f))
+    return out, read_manifest(out, "setting1", 64).rows
 
 
 def _tinted_copy(prepared: Path, rows: list[dict], dest: Path) -> None:

@@ -1,7 +1,6 @@
 """SynthPIE benchmarks: generation speed, the realism bar (MTCNN on our faces) and the colour leak."""
 from __future__ import annotations
 
-import csv
 import os
 import tempfile
 import time
@@ -63,7 +62,8 @@ def synthpie_colour_leak(quick: bool) -> dict:
     bench cache once and reused.
     """
     from frontalize.bench.prep import CACHE, synthpie_subset
-    from frontalize.data.prep import PrepConfig, prepare
+    from frontalize.data.manifest import read_manifest
+    from frontalize.preparation.prep import PrepConfig, prepare
 
     subjects = 60 if quick else PRESETS["small"].subjects
     root = synthpie_subset(subjects)
@@ -73,8 +73,7 @@ def synthpie_colour_leak(quick: bool) -> dict:
                        protocols=tuple(protocols)))
     measured = {}
     for protocol in protocols:
-        with open(prepared / "manifests" / f"{protocol}_128.csv", newline="") as f:
-            measured[protocol] = colour_leak(prepared, list(csv.DictReader(f)))
+        measured[protocol] = colour_leak(prepared, read_manifest(prepared, protocol, 128).rows)
     bars = {}
     for (protocol, yaw), bar in BARS.items():
         m = measured[protocol][yaw]

@@ -110,8 +110,9 @@ def load_batch(prepared: Path, paths: list[str], size: int, device) -> torch.Ten
 
 
 # ------------------------------------------------------------------------------------------- writing
-def encode_png(rgb: np.ndarray) -> bytes:
-    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+def encode_png(rgb: np.ndarray, params: list[int] = ()) -> bytes:
+    """PNG bytes of an RGB picture; ``params``: OpenCV's PNG options (compression level, filter)."""
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), list(params))
     if not ok:
         raise ImageProblem("PNG encoding failed")
     return png.tobytes()

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from frontalize.data.images import encode_png
 from frontalize.data.landmarks import FIVE_POINTS, IBUG68_MOUTH_IMAGE_LEFT, IBUG68_MOUTH_IMAGE_RIGHT, IBUG68_NOSE_TIP
 from frontalize.data.multipie import CAMERAS, RECORDINGS, ShotId
 from frontalize.synthpie import studio
@@ -117,10 +118,7 @@ def render_unit(out: Path, preset: Preset, seed: int, subject: int, session: int
             gain = studio.shot_gain(rng, cam_name, fl)
             noise = rng.standard_normal((preset.height, preset.width, 1), dtype=np.float32) * np.float32(1.2 / 255)
             rgb = composite(view, k, gain, noise)
-            ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_OPTIONS)
-            if not ok:
-                raise RuntimeError(f"PNG encoding failed for {path}")
-            atomic_write_bytes(path, png.tobytes())
+            atomic_write_bytes(path, encode_png(rgb, PNG_OPTIONS))
             written += 1
         sidecar = out / landmark_path(ShotId(subject, session, recording, cam_name, 0))
         atomic_write_text(sidecar, _sidecar(view, cam, pose))

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from frontalize.data.images import read_rgb, write_png
 from frontalize.data.multipie import FRONTAL_FLASH, ShotId
 
 YAW_CAMERAS = ("11_0", "08_0", "05_1", "19_0", "24_0")  # -90, -45, 0, +45, +90
@@ -20,15 +21,15 @@ YAW_CAMERAS = ("11_0", "08_0", "05_1", "19_0", "24_0")  # -90, -45, 0, +45, +90
 
 def subject_grid(root: Path, subjects: list[int], cameras=YAW_CAMERAS, flash: int = FRONTAL_FLASH,
                  tile: int = 96, recording: int = 1) -> np.ndarray:
-    """BGR image: a square around the head of each shot (the upper two thirds of the frame), ``tile`` pixels wide."""
+    """RGB image: a square around the head of each shot (the upper two thirds of the frame), ``tile`` pixels wide."""
     rows = []
     for subject in subjects:
         row = []
         for camera in cameras:
             path = Path(root) / ShotId(subject, 1, recording, camera, flash).relpath
-            img = cv2.imread(str(path))
-            if img is None:
+            if not path.exists():
                 raise FileNotFoundError(f"{path} is missing: generate the tree first")
+            img = read_rgb(path)
             h, w = img.shape[:2]
             side = int(0.75 * h)
             x0, y0 = (w - side) // 2, int(0.02 * h)
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     grid = subject_grid(args.root, list(range(1, args.subjects + 1)), tile=args.tile)
-    cv2.imwrite(str(args.out), grid, [cv2.IMWRITE_PNG_COMPRESSION, 9])  # it goes into the repository: smallest
+    write_png(args.out, grid)
     print(f"wrote {args.out}")
     return 0
 

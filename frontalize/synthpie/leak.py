@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from frontalize.data.images import read_rgb
 from frontalize.synthpie.render import BACKGROUND
 
 # The bars (#13): (protocol, yaw) -> the most rank-1 colour alone may reach on the full `small` preset
@@ -50,10 +50,7 @@ def colour_histogram(rgb: np.ndarray) -> np.ndarray:
 
 
 def _feature(prepared: Path, row: dict) -> np.ndarray:
-    bgr = cv2.imread(str(Path(prepared) / row["crop_path"]))
-    if bgr is None:
-        raise FileNotFoundError(f"cannot read crop {row['crop_path']} under {prepared}")
-    return colour_histogram(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return colour_histogram(read_rgb(Path(prepared) / row["crop_path"]))
 
 
 def colour_leak(prepared: Path, rows: list[dict]) -> dict[int, dict]:

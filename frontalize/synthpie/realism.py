@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from frontalize.data.images import read_rgb
 from frontalize.data.landmarks import interocular
 from frontalize.data.multipie import CAMERA_BY_NAME, CAMERAS, parse_filename
 from frontalize.synthpie.generate import landmark_path, read_sidecar
@@ -41,7 +41,7 @@ def measure(root: Path, paths: list[Path], detector, batch: int = 16) -> dict:
     found, errors, total = defaultdict(int), defaultdict(list), defaultdict(int)
     for i in range(0, len(paths), batch):
         chunk = paths[i : i + batch]
-        images = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in chunk]
+        images = [read_rgb(p) for p in chunk]
         for p, dets in zip(chunk, detector.detect(images)):
             shot = parse_filename(p.name)
             total[shot.camera] += 1
