@@ -248,3 +248,20 @@ def test_prep_command_prints_counts_and_summary(quirky, tmp_path, capfd):
     # hand count: subject 1 trains (one corrupt shot at -15), subjects 4 and 7 test (004 lacks one frontal shot)
     assert "by yaw: -45 probe 6/train 3; -15 probe 6/train 2; +0 gallery 2/probe 3/train 3; +15 probe 6/train 3; +45 probe 6/train 3" in out
     assert "1 images skipped: see report/problems.csv" in out
+
+
+def test_a_replaced_source_image_is_prepared_again(tiny_synthpie, tmp_path):
+    """A record is trusted only while its view's source files are unchanged: never an old crop for a new image."""
+    tree = tmp_path / "tree"
+    shutil.copytree(tiny_synthpie, tree)
+    out = tmp_path / "prepared"
+    config = PrepConfig(root=tree, out=out, size=64, workers=1, progress=False, protocols=("setting1",))
+    prepare(config)
+    source = tree / "data/session01/multiview/002/01/05_1/002_01_01_051_07.png"
+    crop = out / "crops/64/session01/multiview/002/01/05_1/002_01_01_051_07.png"
+    before = crop.read_bytes()
+    img = cv2.imread(str(source))
+    cv2.imwrite(str(source), img[:, ::-1])  # the subject now looks the other way
+    again = prepare(config)
+    assert again["views_reused"] == again["views"] - 1
+    assert crop.read_bytes() != before

@@ -125,7 +125,8 @@ def process_view(task: ViewTask) -> ViewResult:
     view = task.view
     if task.record.exists():
         doc = json.loads(task.record.read_text())
-        if doc.get("version") == RECORD_VERSION and tuple(doc["flashes"]) == task.flashes and doc["size"] == task.size:
+        if (doc.get("version") == RECORD_VERSION and tuple(doc["flashes"]) == task.flashes and doc["size"] == task.size
+                and doc.get("sources") == _source_stamps(task)):
             return ViewResult(view, doc["records"], cached=True)
     images = {fl: _read_image(task.data_dir / view.reldir / _shot(view, fl).filename) for fl in task.flashes}
     five: dict[int, np.ndarray | None] = {}
@@ -153,6 +154,20 @@ def process_view(task: ViewTask) -> ViewResult:
             return ViewResult(view, None, detections, pending={fl: None for fl in missed})
     records = _finish_view(task, images, five, source)
     return ViewResult(view, records, detections)
+
+
+def _source_stamps(task: ViewTask) -> list:
+    """Size and modification time of each source image (and the sidecar): a record is trusted only while they hold,
+    so a regenerated or replaced tree is prepared again rather than matched to crops of its predecessor."""
+    names = [_shot(task.view, fl).filename for fl in task.flashes] + [task.view.stem + SIDECAR_SUFFIX]
+    stamps = []
+    for name in names:
+        try:
+            st = (task.data_dir / task.view.reldir / name).stat()
+            stamps.append([name, st.st_size, st.st_mtime_ns])
+        except OSError:
+            stamps.append([name, None, None])
+    return stamps
 
 
 def _shot(view: ViewKey, flash: int) -> ShotId:
@@ -191,15 +206,14 @@ def _finish_view(task: ViewTask, images: dict, five: dict, source: dict) -> list
             except AlignmentError as e:
                 rec["status"] = f"alignment_failed: {e}"
             else:
-                out = task.out / rel
-                if not out.exists():
-                    write_png(out, warp(images[fl], m, task.size))
+                write_png(task.out / rel, warp(images[fl], m, task.size))  # never an old crop of other source images
                 rec["crop_path"] = str(rel)
                 rec["five"] = " ".join(f"{v:.2f}" for v in np.asarray(five[fl]).ravel())
                 rec["matrix"] = " ".join(f"{v:.6g}" for v in m.ravel())
                 rec.update(_crop_geometry(five[fl], m, task.size, exact, CAMERA_BY_NAME[view.camera].yaw))
         records.append(rec)
-    doc = {"version": RECORD_VERSION, "size": task.size, "flashes": list(task.flashes), "records": records}
+    doc = {"version": RECORD_VERSION, "size": task.size, "flashes": list(task.flashes), "sources": _source_stamps(task),
+           "records": records}
     atomic_write_text(task.record, json.dumps(doc))
     return records
 
