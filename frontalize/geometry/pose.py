@@ -2,7 +2,8 @@
 
 The crop is seen by the reference frame's pinhole camera (geometry/reference.py: a long lens, so perspective
 is mild, as with SynthPIE's and Multi-PIE's cameras about a metre away).  OpenCV's PnP
-(SQPnP: global, from three points up) fits the reference's 5 (MTCNN) or 68 (iBUG) landmarks to the crop's.
+(SQPnP: global, from three points up) fits the reference's 5 (MTCNN) or 68 (iBUG) landmarks to the crop's;
+SciPy's least squares then refines it under a prior that the head is upright.
 
 Angles follow the project's convention (data/multipie.py): yaw is positive where the camera stands on the
 subject's left, so the nose points to the image's left.  R = R_y(yaw) R_x(pitch) R_z(roll) acts on the
@@ -14,9 +15,12 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.optimize import least_squares
 
 from frontalize.data.manifest import row_landmarks
 from frontalize.geometry.reference import FOCAL_CROPS, reference_face
+
+UPRIGHT_PRIOR = 0.3  # crop pixels of landmark error that one degree of pitch or roll weighs as
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,25 @@ def estimate_pose(landmarks: np.ndarray, size: int) -> Pose:
     ok, rvec, tvec = cv2.solvePnP(model.astype(np.float64), pts, camera_matrix(size), None, flags=cv2.SOLVEPNP_SQPNP)
     if not ok or tvec[2, 0] <= 0:
         raise PoseError("no pose fits these landmarks")
-    return Pose(cv2.Rodrigues(rvec)[0], tvec[:, 0])
+    return _with_upright_prior(Pose(cv2.Rodrigues(rvec)[0], tvec[:, 0]), model, pts, size)
+
+
+def _with_upright_prior(start: Pose, model: np.ndarray, points: np.ndarray, size: int) -> Pose:
+    """Refine a PnP pose with a prior that the head is upright (pitch and roll near 0): a MAP estimate.
+
+    Five landmarks cannot tell a pitched head from a longer or shorter nose than the reference's, so a free fit
+    answers individual proportions with tilts, and the warp then bends frontal faces (measured on SynthPIE v2:
+    face SSIM of the warp at 0 degrees 0.83 free, 0.88 with this prior; unchanged at +-45).  Multi-PIE's
+    cameras stand at head height; the two raised ones get an underestimated pitch.
+    """
+    yaw, pitch, roll = start.angles
+
+    def residuals(v: np.ndarray) -> np.ndarray:
+        pose = Pose(rotation_from_angles(*v[:3]), v[3:])
+        return np.concatenate([(project(model, pose, size) - points).ravel(), UPRIGHT_PRIOR * v[1:3]])
+
+    v = least_squares(residuals, [yaw, pitch, roll, *start.translation], method="lm").x
+    return Pose(rotation_from_angles(*v[:3]), v[3:])
 
 
 def nominal_pose(yaw: float, five: np.ndarray, size: int) -> Pose:

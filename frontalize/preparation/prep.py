@@ -42,7 +42,7 @@ INDEX_FIELDS = [
     "crop_path", "source_path", "subject", "session", "recording", "expression", "camera", "yaw", "flash",
     "status", "landmark_source", "five", "matrix", "landmarks", "pose",
 ]
-RECORD_VERSION = 2  # 2: landmarks in crop coordinates and the estimated pose
+RECORD_VERSION = 3  # 2: landmarks in crop coordinates and the estimated pose; 3: the upright pose prior
 
 
 @dataclass

@@ -330,7 +330,8 @@ class Trainer:
             tracker.log_table(self.step, f"{on}/rank1_by_yaw", ["yaw", "raw", "frontalized"],
                               [[str(k), v["raw"], v["frontalized"]] for k, v in table.items()])
             atomic_write_text(self.run_dir / "eval" / f"rank1_{on}_step_{self.step:08d}.json", json.dumps(table, indent=1))
-            if self.val_subjects and mean_front > self.best:
+            # ties go to the later step: the shipped moving average has then seen more training
+            if self.val_subjects and mean_front >= self.best:
                 self.best, improved = mean_front, True
         if self.info.active:  # every rank must agree on whether a best checkpoint is written
             flag = torch.tensor([int(improved)])
