@@ -76,6 +76,9 @@ def run_demo(out: Path = Path("runs/demo"), runs: Path = Path("runs"), progress:
                               workers=os.cpu_count() or 1))
     print(f"      {prep['images']} images, {prep['manifests'][PROTOCOL]['split']}")
 
+    # the recognizers' own tables on the demo's protocol only: session01's 2,842 probes would cost the demo
+    # most of a minute (`frontalize train-recognizer` alone evaluates both protocols)
+    recognizer_overrides = [f"eval.protocols=[{PROTOCOL}]", *recognizer_overrides]
     recognizer = newest_recognizer(paths.runs)
     steps.begin("the shared recognizer (tiny IResNet, ArcFace)" + (f": using {recognizer}" if recognizer else ""),
                 f"python scripts/train_recognizer.py --config configs/recognizer_synthpie.yaml data.prepared={paths.prepared}")

@@ -177,7 +177,7 @@ def _shot(view: ViewKey, flash: int) -> ShotId:
 def _finish_view(task: ViewTask, images: dict, five: dict, source: dict) -> list[dict]:
     """Crop every image that has landmarks, then write the view's record (last, atomically)."""
     view = task.view
-    records = []
+    records, geometry = [], {}
     for fl in task.flashes:
         shot = _shot(view, fl)
         rel = crop_relpath(task.size, view, fl)
@@ -210,7 +210,11 @@ def _finish_view(task: ViewTask, images: dict, five: dict, source: dict) -> list
                 rec["crop_path"] = str(rel)
                 rec["five"] = " ".join(f"{v:.2f}" for v in np.asarray(five[fl]).ravel())
                 rec["matrix"] = " ".join(f"{v:.6g}" for v in m.ravel())
-                rec.update(_crop_geometry(five[fl], m, task.size, exact, CAMERA_BY_NAME[view.camera].yaw))
+                # the flashes of a view share their landmarks (sidecar, camera prior): fit the pose once
+                key = (np.asarray(five[fl]).tobytes(), m.tobytes(), exact)
+                if key not in geometry:
+                    geometry[key] = _crop_geometry(five[fl], m, task.size, exact, CAMERA_BY_NAME[view.camera].yaw)
+                rec.update(geometry[key])
         records.append(rec)
     doc = {"version": RECORD_VERSION, "size": task.size, "flashes": list(task.flashes), "sources": _source_stamps(task),
            "records": records}
