@@ -31,3 +31,19 @@ def prepared_tiny(tiny_synthpie, tmp_path_factory):
     summary = prepare(PrepConfig(root=tiny_synthpie, out=out, size=64, workers=2, progress=False, preview=True))
     assert digest() == before, "preparation modified the source tree"
     return out, summary
+
+
+def random_recognizer(path, seed=None):
+    """A tiny recognizer checkpoint with random weights (the layout recognition/train.py writes), at ``path``."""
+    import json
+
+    import torch
+
+    from frontalize.recognition.iresnet import get_backbone
+    from frontalize.runs import checkpoint as ckpt
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    ckpt.save(path, {"backbone": get_backbone("tiny").state_dict(),
+                     "backbone_config": json.dumps({"arch": "tiny", "width": 1.0, "embedding": 512})})
+    return path

@@ -11,8 +11,8 @@ from PIL import Image
 
 from frontalize.cli.main import main as cli
 from frontalize.cli.train import main as train_main
-from frontalize.recognition.iresnet import get_backbone
 from frontalize.runs import checkpoint as ckpt
+from conftest import random_recognizer
 
 
 @pytest.fixture(scope="module")
@@ -130,10 +130,7 @@ def test_eval_writes_the_report(tiny_gan, prepared_tiny, tmp_path, capsys):
     from frontalize.recognition.recognizer import Recognizer
 
     out, _ = prepared_tiny
-    rec = tmp_path / "recognizer.pt"
-    torch.manual_seed(5)
-    ckpt.save(rec, {"backbone": get_backbone("tiny").state_dict(),
-                    "backbone_config": json.dumps({"arch": "tiny", "width": 1.0, "embedding": 512})})
+    rec = random_recognizer(tmp_path / "recognizer.pt", seed=5)
     report = tmp_path / "report"
     # the same recognizer as the "all-pose competitor": its raw rank-1 must repeat the raw row exactly
     assert cli(["eval", "--checkpoint", str(tiny_gan), "--recognizer", str(rec), "--protocol", "setting1",
@@ -180,10 +177,7 @@ def test_periodic_check_is_the_report_on_a_fixed_probe_subsample(tiny_gan, prepa
     from frontalize.training.trainer import periodic_identity_check
 
     out, _ = prepared_tiny
-    rec = tmp_path / "recognizer.pt"
-    torch.manual_seed(6)
-    ckpt.save(rec, {"backbone": get_backbone("tiny").state_dict(),
-                    "backbone_config": json.dumps({"arch": "tiny", "width": 1.0, "embedding": 512})})
+    rec = random_recognizer(tmp_path / "recognizer.pt", seed=6)
     generator, cfg = load_generator(tiny_gan, torch.device("cpu"))
     generator.train()
     recognizer = Recognizer.load(rec)
@@ -270,13 +264,8 @@ def test_written_files_get_the_umask_mode_not_owner_only(tmp_path):
 
 def test_eval_adds_warp_only_judge_and_baseline_rows(tiny_gan, prepared_tiny, tmp_path):
     """The same recognizer as judge, the same checkpoint as baseline: their rows must repeat the plain ones."""
-    import torch
-
     out, _ = prepared_tiny
-    rec = tmp_path / "recognizer.pt"
-    torch.manual_seed(7)
-    ckpt.save(rec, {"backbone": get_backbone("tiny").state_dict(),
-                    "backbone_config": json.dumps({"arch": "tiny", "width": 1.0, "embedding": 512})})
+    rec = random_recognizer(tmp_path / "recognizer.pt", seed=7)
     report = tmp_path / "report"
     assert cli(["eval", "--checkpoint", str(tiny_gan), "--recognizer", str(rec), "--judge-recognizer", str(rec),
                 "--baseline-checkpoint", str(tiny_gan), "--protocol", "setting1", "--prepared", str(out),

@@ -15,6 +15,7 @@ import torch
 from frontalize.cli.train import main as train_main
 from frontalize.config import known_settings
 from frontalize.runs import checkpoint as ckpt
+from conftest import random_recognizer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -301,12 +302,8 @@ def test_validation_subjects_are_held_out_of_training_and_test_is_untouched(prep
 
 
 def test_best_checkpoint_is_chosen_on_validation_never_on_test(prepared_tiny, tmp_path):
-    from frontalize.recognition.iresnet import get_backbone
-
     out, _ = prepared_tiny
-    rec = tmp_path / "recognizer.pt"
-    ckpt.save(rec, {"backbone": get_backbone("tiny").state_dict(),
-                    "backbone_config": json.dumps({"arch": "tiny", "width": 1.0, "embedding": 512})})
+    rec = random_recognizer(tmp_path / "recognizer.pt")
     for held, runs in ((1, tmp_path / "with_val"), (0, tmp_path / "without")):
         extra = {"loss.identity_features": "recognizer", "loss.recognizer": str(rec), "loss.feature": "1.0",
                  "train.eval_every": "1", "data.val_subjects": str(held)}
