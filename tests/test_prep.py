@@ -33,7 +33,7 @@ def test_source_tree_is_never_modified(prepared_tiny, tiny_synthpie):
 
 def test_tiny_manifest_counts(prepared_tiny):
     out, summary = prepared_tiny
-    # tiny: 6 subjects, recordings 01/02, cameras +-90, +-45, +-15, 0, flashes 00/07/10
+    # tiny: 6 subjects, recordings 01/02, cameras +-90, +-45, +-15, 0, flashes 04/07/10
     s1 = _rows(out, "setting1", 64)  # 2 train / 4 test (100/249 of 6), neutral, 5 cameras within +-45
     assert len(s1) == 6 * 5 * 3
     assert sum(r["role"] == "train" for r in s1) == 2 * 15
@@ -124,7 +124,7 @@ def _quirky_tree(tiny: Path, dest: Path) -> Path:
     mv = dest / "data" / "session01" / "multiview"
     shutil.rmtree(mv / "007" / "02")  # subject 007 missing its smile recording
     shutil.rmtree(mv / "004" / "02" / "19_0")  # a missing camera
-    (mv / "004" / "01" / "05_1" / "004_01_01_051_00.png").unlink()  # a missing frontal shot: no target
+    (mv / "004" / "01" / "05_1" / "004_01_01_051_04.png").unlink()  # a missing frontal shot: no target
     corrupt = mv / "001" / "01" / "14_0" / "001_01_01_140_10.png"
     corrupt.write_bytes(corrupt.read_bytes()[:200])  # truncated PNG
     (mv / "README.txt").write_text("notes")
@@ -152,7 +152,7 @@ def test_quirks_are_counted_not_fatal(quirky):
     assert "subject ids not present (non-contiguous ids): 002-003, 005-006" in gaps
     assert "007 session 01: recordings missing [2]" in gaps
     assert "004 session 01 recording 02: cameras missing ['19_0']" in gaps
-    assert "flashes missing [0]" in gaps
+    assert "flashes missing [4]" in gaps
     stray = (out / "report" / "stray_files.txt").read_text()
     assert "README.txt" in stray and "Thumbs.db" in stray and "copy.png" in stray
 
@@ -193,8 +193,7 @@ def test_mtcnn_landmarks_with_fallbacks(quirky, tmp_path):
         rows = [r for r in csv.DictReader(f) if r["status"] == "ok"]
     assert {r["landmark_source"] for r in rows} <= {"mtcnn", "mtcnn_view", "camera_prior"}
     near = [r for r in rows if r["camera"] in ("14_0", "05_1", "05_0")]
-    flashed = [r for r in near if r["flash"] != "0"]  # shot 00 has room light only: dim, often missed
-    assert sum(r["landmark_source"] == "mtcnn" for r in flashed) >= 0.9 * len(flashed)
+    assert sum(r["landmark_source"] == "mtcnn" for r in near) >= 0.9 * len(near)
     assert {r["landmark_source"] for r in near} <= {"mtcnn", "mtcnn_view"}  # misses borrow from the same view
     assert {r["landmark_source"] for r in rows if "007/01/24_0" in r["source_path"]} == {"camera_prior"}
     assert summary["status"]["ok"] == 100
@@ -243,7 +242,7 @@ def test_prep_command_prints_counts_and_summary(quirky, tmp_path, capfd):
     # the corrupt PNG is reported once, as a per-file problem; OpenCV's own decoder warnings stay out of the console
     assert "grfmt" not in err and "WARN" not in err and "ERROR" not in err, err
     assert "found 101 images of 3 subjects" in out
-    assert "by camera: 11_0 15, 08_0 15, 14_0 15, 05_1 14" in out and "by flash: 00 33, 07 34, 10 34" in out
+    assert "by camera: 11_0 15, 08_0 15, 14_0 15, 05_1 14" in out and "by flash: 04 33, 07 34, 10 34" in out
     assert "setting1: 1 train / 2 test subjects (scaled" in out
     # hand count: subject 1 trains (one corrupt shot at -15), subjects 4 and 7 test (004 lacks one frontal shot)
     assert "by yaw: -45 probe 6/train 3; -15 probe 6/train 2; +0 gallery 2/probe 3/train 3; +15 probe 6/train 3; +45 probe 6/train 3" in out

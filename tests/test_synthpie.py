@@ -21,7 +21,7 @@ from frontalize.synthpie.generate import (
 )
 from frontalize.synthpie.head import Head
 from frontalize.synthpie.palette import HAIR_FAMILIES, SKIN_RAMP
-from frontalize.synthpie.studio import FLASH_POSITIONS
+from frontalize.synthpie.studio import FLASH_POSITIONS, mirror_flash
 
 NAME = re.compile(r"^data/session01/multiview/(\d{3})/(0[12])/(\d\d_\d)/\1_01_\2_(\d{3})_(\d\d)\.png$")
 
@@ -146,6 +146,18 @@ def test_realism_bar_on_a_sample_of_small(tmp_path):
     assert result["bar_detection_rate"] >= 0.90
     assert result["bar_median_error_iod"] <= 0.10
     assert result["passes"]
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_presets_light_is_symmetric_about_the_face(name):
+    """Each flash has its mirror image in the preset, so the - and + yaw columns of a table are mirror pairs."""
+    flashes = PRESETS[name].flashes
+    for f in flashes:
+        assert mirror_flash(f) in flashes, (name, f)
+        if f not in (0, 19):
+            yaw, elevation = FLASH_POSITIONS[f]
+            assert FLASH_POSITIONS[mirror_flash(f)] == (-yaw, elevation)
+    assert mirror_flash(10) == 4 and mirror_flash(7) == 7
 
 
 def test_small_preset_has_multipie_counts():

@@ -2,8 +2,9 @@
 
 ``data_prep/multipie.py`` writes one manifest per protocol and crop size,
 ``PREPARED/manifests/<protocol>_<size>.csv`` (a plain CSV a person can open), and beside it
-``<protocol>_<size>.json`` with what holds for every row: the protocol, the crop size and the gallery
-flash chosen at preparation (07 by default; some papers use 06).
+``<protocol>_<size>.json`` with what holds for every row: the protocol, the crop size, the gallery
+flash chosen at preparation (07 by default; some papers use 06) and the dataset, named for who its people
+are ("SynthPIE v2 seed 0", "Multi-PIE"): networks record it, and evaluation compares subjects only within it.
 
 A row (all values are strings, as CSV gives them):
   crop_path        the aligned crop, relative to the prepared folder
@@ -60,12 +61,17 @@ def _meta_path(prepared: Path, protocol: str, size: int) -> Path:
     return manifest_path(prepared, protocol, size).with_suffix(".json")
 
 
+UNKNOWN_DATASET = "unknown dataset (prepared before frontalize recorded it)"
+
+
 @dataclass
 class Manifest:
     protocol: str
     size: int
     rows: list[dict]
     gallery_flash: int
+    dataset: str = UNKNOWN_DATASET
+    path: Path | None = None
 
     def subjects(self, split: str) -> set[int]:
         return {int(r["subject"]) for r in self.rows if r["split"] == split}
@@ -80,12 +86,13 @@ def read_manifest(prepared: Path, protocol: str, size: int) -> Manifest:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     meta = _meta_path(prepared, protocol, size)
-    if meta.exists():
-        gallery_flash = int(json.loads(meta.read_text())["gallery_flash"])
+    doc = json.loads(meta.read_text()) if meta.exists() else {}
+    if "gallery_flash" in doc:
+        gallery_flash = int(doc["gallery_flash"])
     else:  # prepared before the gallery flash was recorded: every gallery row shows it
         flashes = {int(r["flash"]) for r in rows if r["role"] == "gallery"}
         gallery_flash = flashes.pop() if len(flashes) == 1 else FRONTAL_FLASH
-    return Manifest(protocol, size, rows, gallery_flash)
+    return Manifest(protocol, size, rows, gallery_flash, doc.get("dataset", UNKNOWN_DATASET), path)
 
 
 def tested_subjects(prepared: Path, protocols: list[str], size: int) -> set[int]:
@@ -96,8 +103,9 @@ def tested_subjects(prepared: Path, protocols: list[str], size: int) -> set[int]
 class ManifestWriter:
     """Writes several protocols' manifests in one pass; each appears, with its description, only when complete."""
 
-    def __init__(self, prepared: Path, protocols: list[str], size: int, gallery_flash: int):
+    def __init__(self, prepared: Path, protocols: list[str], size: int, gallery_flash: int, dataset: str = UNKNOWN_DATASET):
         self.prepared, self.protocols, self.size, self.gallery_flash = Path(prepared), protocols, size, gallery_flash
+        self.dataset = dataset
         self._stack = ExitStack()
         self._writers: dict[str, csv.DictWriter] = {}
 
@@ -115,5 +123,5 @@ class ManifestWriter:
         self._stack.__exit__(*exc)
         if exc[0] is None:
             for protocol in self.protocols:
-                meta = {"protocol": protocol, "size": self.size, "gallery_flash": self.gallery_flash}
+                meta = {"protocol": protocol, "size": self.size, "gallery_flash": self.gallery_flash, "dataset": self.dataset}
                 atomic_write_text(_meta_path(self.prepared, protocol, self.size), json.dumps(meta, indent=1))

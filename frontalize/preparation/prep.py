@@ -36,6 +36,7 @@ from frontalize.data.protocols import DEFAULT_GALLERY_FLASH, PROTOCOLS, make_spl
 from frontalize.data.scan import SIDECAR_SUFFIX, Inventory, ViewKey, scan
 from frontalize.data.template import eye_mouth_axis, region_boxes, template_points
 from frontalize.geometry.pose import crop_pose
+from frontalize.synthpie.generate import MARKER
 from frontalize.utils.io import atomic_open, atomic_write_text
 
 INDEX_FIELDS = [
@@ -229,6 +230,16 @@ def _crop_geometry(five: np.ndarray, matrix: np.ndarray, size: int, exact: bool,
     return {"landmarks": format_landmarks(landmarks), "pose": " ".join(f"{a:.1f}" for a in pose.angles)}
 
 
+def dataset_identity(data_dir: Path) -> str:
+    """Who the tree's people are: SynthPIE's subjects are a function of its format and seed (any preset), else the
+    tree is taken for Multi-PIE.  Networks record it; evaluation compares subject ids only within one dataset."""
+    marker = Path(data_dir).parent / MARKER
+    if marker.exists():
+        meta = json.loads(marker.read_text())
+        return f"SynthPIE v{meta.get('version')} seed {meta.get('seed')}"
+    return "Multi-PIE"
+
+
 # ------------------------------------------------------------------ camera prior
 class CameraPrior:
     """Typical eye and mouth positions per camera, and each recording's offset from them."""
@@ -405,7 +416,8 @@ def _write_manifests(inv: Inventory, index_path: Path, out: Path, cfg: PrepConfi
     tallies = {n: Counter() for n in splits}
     galleries = {n: set() for n in splits}
     missing_targets = Counter()
-    with ManifestWriter(out, list(splits), cfg.size, cfg.gallery_flash) as manifests, open(index_path, newline="") as f:
+    with (ManifestWriter(out, list(splits), cfg.size, cfg.gallery_flash, dataset_identity(inv.data_dir)) as manifests,
+          open(index_path, newline="") as f):
         for row in csv.DictReader(f):
             if row["status"] != "ok":
                 continue

@@ -35,6 +35,12 @@ ALL_CAMERAS = tuple(c.name for c in CAMERAS)
 PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_PAETH]
 
 
+# The frontal flash 07 (gallery, targets) and the pair beside the -45 and +45 cameras (04, 10): light symmetric about
+# the face, so the - and + yaw columns of every table are mirror pairs (with 10 alone, +45 was lit from its own side
+# and -45 from the far side: warp-only face SSIM at -45 / +45 under flash 10 was 0.520 / 0.362, issue #19).
+SYMMETRIC_FLASHES = (4, 7, 10)
+
+
 @dataclass(frozen=True)
 class Preset:
     subjects: int
@@ -52,10 +58,10 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     # a few subjects, cameras and flashes: seconds, for tests
-    "tiny": Preset(6, ("11_0", "08_0", "14_0", "05_1", "05_0", "19_0", "24_0"), (0, 7, 10)),
+    "tiny": Preset(6, ("11_0", "08_0", "14_0", "05_1", "05_0", "19_0", "24_0"), SYMMETRIC_FLASHES),
     # the CPU demo: Multi-PIE's 249 session-01 subjects, so every protocol splits as in the papers
-    # (setting1 100/149, session01 200/49); every camera; the frontal flash (gallery, targets) and one side flash
-    "small": Preset(249, ALL_CAMERAS, (7, 10), width=256, height=192),
+    # (setting1 100/149, session01 200/49); every camera; the frontal flash (gallery, targets) and a mirror pair
+    "small": Preset(249, ALL_CAMERAS, SYMMETRIC_FLASHES, width=256, height=192),
     # Multi-PIE's session 01 counts at Multi-PIE's resolution
     "session01": Preset(249, ALL_CAMERAS, tuple(range(20)), width=640, height=480),
 }

@@ -32,6 +32,14 @@ FLASH_POSITIONS: dict[int, tuple[float, float]] = {
 assert set(FLASH_POSITIONS) | set(NO_FLASH_SHOTS) == set(range(20))
 assert FLASH_POSITIONS[7] == (0.0, 0.0), "flash 07 must be the frontal flash"
 
+
+def mirror_flash(flash: int) -> int:
+    """The flash standing where ``flash``'s mirror image across the face's midline stands (00/19 fire none)."""
+    if flash in NO_FLASH_SHOTS:
+        return flash
+    yaw, elev = FLASH_POSITIONS[flash]
+    return next(f for f, (y, e) in FLASH_POSITIONS.items() if y == -yaw and e == elev)
+
 CAMERA_DISTANCE = 12.0  # head units (about 1.1 m)
 HEAD_FRACTION = 0.62  # vertex-to-chin height over image height at the nominal distance
 
