@@ -7,10 +7,12 @@ import torch
 
 from frontalize.data.images import load_square, to_tensor
 from frontalize.data.manifest import read_manifest, row_landmarks
-from frontalize.data.template import region_boxes
-from frontalize.geometry.pose import Pose, crop_pose, estimate_pose, frontal_pose, project, rotation_from_angles
+from frontalize.data.template import region_boxes, template_points
+from frontalize.geometry.pose import (
+    Pose, camera_rotation, crop_pose, estimate_pose, frontal_pose, nominal_pose, project, rotation_from_angles,
+)
 from frontalize.geometry.reference import reference_face
-from frontalize.geometry.warp import FrontalWarp
+from frontalize.geometry.warp import FrontalWarp, mirror_about_midline
 
 SIZE = 128
 
@@ -29,6 +31,38 @@ def views_at_30(tmp_path_factory):
                        protocols=("session01",)))
     rows = read_manifest(root / "prepared", "session01", SIZE).rows
     return root / "prepared", {(int(r["subject"]), r["camera"]): r for r in rows}
+
+
+@pytest.fixture(scope="module")
+def raised_views(tmp_path_factory):
+    """Four SynthPIE subjects seen by the raised cameras 08_1 and 19_1 (and 05_1), flash 07, prepared at 128 px."""
+    from frontalize.preparation.prep import PrepConfig, prepare
+    from frontalize.synthpie.generate import PRESETS, render_unit
+
+    root = tmp_path_factory.mktemp("raised")
+    preset = replace(PRESETS["small"], cameras=("05_1", "08_1", "19_1"), flashes=(7,), recordings=(1,))
+    for subject in (1, 2, 3, 4):
+        render_unit(root / "tree", preset, 0, subject, 1, 1)
+    prepare(PrepConfig(root=root / "tree", out=root / "prepared", size=SIZE, workers=1, progress=False,
+                       protocols=("session01",)))
+    return read_manifest(root / "prepared", "session01", SIZE).rows
+
+
+def test_raised_cameras_poses_are_centred_on_their_elevation(raised_views):
+    """08_1 / 19_1 look down from 20 degrees at +-45: the head appears pitched 14 and rolled -+14 degrees.  With the
+    upright prior centred on 0 five points gave about 9 and 9 (issue #19); centred on the camera, within 3."""
+    for camera, sign in (("08_1", -1), ("19_1", 1)):
+        truth = Pose(camera_rotation(45 * sign, 20), np.zeros(3)).angles
+        assert truth[1] == pytest.approx(14.0, abs=0.5) and truth[2] == pytest.approx(-14.4 * sign, abs=0.5)
+        stored = np.array([[float(v) for v in r["pose"].split()] for r in raised_views if r["camera"] == camera])
+        assert len(stored) == 4
+        errors = np.abs(stored[:, 1:] - np.array(truth[1:]))
+        assert np.median(errors) < 2.5 and errors.max() < 4, (camera, stored)
+        # the camera prior's fallback (no measured eyes) takes the elevation too
+        five = row_landmarks(next(r for r in raised_views if r["camera"] == camera))
+        nominal = nominal_pose(45 * sign, five, SIZE, elevation=20).angles
+        assert np.allclose(nominal, truth, atol=0.1)
+    assert Pose(camera_rotation(30, 0), np.zeros(3)).angles == pytest.approx((30, 0, 0), abs=1e-6)
 
 
 def _warp(crop_row, prepared, warp=None) -> tuple[torch.Tensor, torch.Tensor, object]:
@@ -90,6 +124,29 @@ def test_a_frontal_face_at_frontal_pose_comes_back_as_itself(views_at_30):
         assert out.seen.mean() > 0.95  # nothing to mirror
 
 
+def test_the_templates_midline_is_at_half_the_crop():
+    """The premise of the mirrored filling: the reference's left and right landmarks mirror about x = S/2."""
+    template = template_points(SIZE)  # crop pixels, centres at integers
+    five = reference_face(SIZE).five  # template frame: x = 0 is pixel S/2
+    for left, right in ((0, 1), (3, 4)):
+        assert template[left, 0] + template[right, 0] == pytest.approx(SIZE, abs=0.3)
+        assert five[left, 0] + five[right, 0] == pytest.approx(0, abs=0.5)  # a midline at (S - 1)/2 would give -1
+    assert template[2, 0] == pytest.approx(SIZE / 2, abs=0.3) and five[2, 0] == pytest.approx(0, abs=0.3)
+
+
+def test_hidden_points_are_filled_from_their_mirror_across_the_midline(monkeypatch):
+    """A face symmetric about x = S/2 whose left half is hidden comes back unchanged (torch.flip alone mirrors about
+    (S - 1)/2 and shifts every filled pixel by one)."""
+    half = torch.rand(1, 3, SIZE, SIZE // 2 + 1) * 2 - 1
+    x = torch.cat([half, torch.flip(half[..., 1:-1], dims=[3])], dim=3)  # column c equals column S - c
+    assert torch.equal(mirror_about_midline(x)[..., 1:], x[..., 1:])
+    columns = torch.arange(SIZE).repeat(SIZE)
+    monkeypatch.setattr(FrontalWarp, "seen", lambda self, uv, depth, rotation: (columns >= SIZE // 2)[None])
+    out = FrontalWarp(SIZE)(x, torch.from_numpy(frontal_pose(SIZE).as_vector())[None])
+    assert out.visible[..., : SIZE // 4].max() < 0.01  # the left half really is filled from the mirror
+    assert (out.picture - x)[..., 1:].abs().max() < 1e-4
+
+
 def test_a_head_at_30_degrees_warps_closer_to_its_frontal_view(views_at_30):
     prepared, rows = views_at_30
     warp = FrontalWarp(SIZE)
@@ -112,8 +169,8 @@ def test_at_profile_the_visibility_mask_covers_the_far_half(yaw):
     left, right = face.clone(), face.clone()
     left[:, SIZE // 2 - 4 :] = False
     right[:, : SIZE // 2 + 4] = False
-    # +90: the camera stands on the subject's left, the image's right in the frontal layout; the other half is hidden
-    near, far = (right, left) if yaw > 0 else (left, right)
+    # +90: the camera stands on the subject's right, the image's left in the frontal layout; the other half is hidden
+    near, far = (left, right) if yaw > 0 else (right, left)
     assert seen[far].mean() < 0.15 and seen[near].mean() > 0.85
 
 

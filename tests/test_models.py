@@ -125,13 +125,15 @@ def test_adversarial_losses_by_hand():
 
 
 def test_symmetry_loss_zero_only_for_mirror_images():
+    # a face symmetric about the template's midline x = S/2 = 4: columns 1..3 mirror columns 7..5, column 4 is the axis
     half = torch.rand(2, 3, 8, 4) * 2 - 1
-    mirror = torch.cat([half, torch.flip(half, dims=[3])], dim=3)
+    mirror = torch.cat([half, torch.flip(half[..., 1:], dims=[3])], dim=3)
     assert symmetry_loss(mirror).item() == 0.0
+    assert symmetry_loss(torch.cat([half, torch.flip(half, dims=[3])], dim=3)).item() > 0.05  # symmetric about 3.5
     assert symmetry_loss(torch.rand(2, 3, 8, 8) * 2 - 1).item() > 0.05
-    # on [0, 1] images: a black left half against a white right half differs by 1 everywhere
+    # on [0, 1] images: a black left half against a white right half differs by 1 everywhere but on the axis (x = 4)
     step = torch.cat([-torch.ones(1, 3, 4, 4), torch.ones(1, 3, 4, 4)], dim=3)
-    assert symmetry_loss(step).item() == pytest.approx(1.0)
+    assert symmetry_loss(step).item() == pytest.approx(6 / 7)
 
 
 def test_identity_loss_is_cosine_distance_in_0_2():

@@ -99,12 +99,14 @@ def test_sidecar_landmarks_and_visibility(tiny_synthpie):
     eye_l, eye_r, nose, mouth_l, mouth_r = np.array(front["five"])
     assert eye_l[0] < nose[0] < eye_r[0] and mouth_l[0] < mouth_r[0]  # image-left first, as MTCNN orders
     assert max(eye_l[1], eye_r[1]) < nose[1] < min(mouth_l[1], mouth_r[1])
-    # at -90 degrees the camera sees the subject's right side: the image-left eye (subject's right) only
-    assert left_profile["five_visible"][:2] == [True, False]
-    assert right_profile["five_visible"][:2] == [False, True]
-    # positive yaw: nose points to the image's left of the eyes (documented sign convention)
-    eyes_x = np.array(right_profile["five"])[1][0]
-    assert np.array(right_profile["five"])[2][0] < eyes_x
+    # Multi-PIE's sign (data/multipie.py): 11_0 (-90) stands on the subject's left and sees only the left eye, which
+    # a frontal view shows on the image's right (MTCNN's second point); 24_0 (+90) sees only the right eye
+    assert left_profile["five_visible"][:2] == [False, True]
+    assert right_profile["five_visible"][:2] == [True, False]
+    # positive yaw: the nose points to the image's right of the eye (as in real Multi-PIE's 24_0 images)
+    eye_x = np.array(right_profile["five"])[0][0]
+    assert np.array(right_profile["five"])[2][0] > eye_x
+    assert np.array(left_profile["five"])[2][0] < np.array(left_profile["five"])[1][0]
     assert CAMERA_BY_NAME["24_0"].yaw == 90
 
 

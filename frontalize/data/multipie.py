@@ -3,13 +3,28 @@
 This module is the single place where the dataset's conventions are written
 down; everything else (SynthPIE, preparation, protocols) imports them.
 
-Yaw sign convention (used everywhere in frontalize): yaw is the camera's
-azimuth around the subject in degrees, 0 for the frontal camera 05_1.
-Negative yaws are the cameras 11_0 ... 14_0, positive yaws 05_0 ... 24_0,
-as in the table below.  In SynthPIE a camera with positive yaw stands on the
-subject's left, so it sees the subject's left cheek and the nose points to
-the image's left.  Real Multi-PIE follows the same camera table; papers that
-quote the opposite sign only swap the labels, not the images.
+Yaw sign convention (used everywhere in frontalize: the pose fit, the warp,
+SynthPIE's studio): yaw is the camera's azimuth around the subject in degrees,
+0 for the frontal camera 05_1, negative for 11_0 ... 14_0, positive for
+05_0 ... 24_0, as in the table below.  A positive-yaw camera stands on the
+subject's right: it sees the right cheek and the nose points to the image's
+right (24_0 shows the right profile).  Checked against public code (not
+asserted from memory):
+  - HRLTY/TP-GAN net_input_everything_featparts.py, ``cameraPositions``:
+    '24_0': +90 ... '05_1': 0 ... '11_0': -90, the same 13 values; its
+    data-example crops show the nose to the image's left for 14_0 ... 12_0
+    and to the right for 05_0 ... 01_0, with no flip in its crop script;
+  - csyxwei/FFWM data_process/process.py ``camera2ang`` and yh-iro/Keras_TP-GAN
+    keras_tpgan/multipie_gen.py ``ANGLE_DIR``: the same values and sign;
+  - Idiap's bob.db.multipie script/crop_faces.py labels 11_0 'l90' and 24_0
+    'r90' and places the left-side cameras' (09_0, 11_0, 12_0) eyes on the
+    crop's left.
+Pose estimators trained on 300W-LP / 3DDFA use the opposite sign for yaw.
+The raised cameras 08_1 and 19_1 (Gross et al., IVC 2010: two cameras above
+the subject, a surveillance view) are the ones Idiap's create.py and FFWM
+list apart from the head-height arc.  No public source gives their elevation,
+and their azimuth is disputed (FFWM: 08_1 -30, 19_1 +45; Idiap: "quarter
+profile from above"): the +-45 and 20 degrees below are this project's model.
 """
 from __future__ import annotations
 

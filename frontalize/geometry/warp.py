@@ -20,6 +20,17 @@ OCCLUSION_TOLERANCE = 0.02  # of the crop size: how far behind the nearest surfa
 SEAM = 1 / 48  # of the crop size: the standard deviation of the soft seam between seen and mirrored pixels
 
 
+def mirror_about_midline(images: torch.Tensor) -> torch.Tensor:
+    """The mirror image across the template's vertical midline, x -> S - x (pixel centres at integers).
+
+    The template puts the face's midline at x = S/2 (data/template.py), not at the image's centre (S - 1)/2 that
+    ``torch.flip`` mirrors about: flipping alone moves every mirrored pixel one pixel sideways.  Column 0, whose
+    mirror S lies outside the crop, repeats column S - 1.
+    """
+    flipped = torch.flip(images, dims=[-1])
+    return torch.cat([flipped[..., :1], flipped[..., :-1]], dim=-1)
+
+
 @dataclass
 class Warped:
     picture: torch.Tensor  # (B, C, S, S) the input in the frontal layout, hidden parts mirrored
@@ -86,7 +97,7 @@ class FrontalWarp(nn.Module):
         grid, seen = self.grid(poses)
         sampled = F.grid_sample(images, grid.to(images.dtype), mode="bilinear", padding_mode="border", align_corners=False)
         visible = self._soften(seen).clamp(0, 1)
-        mirrored = torch.flip(sampled, dims=[3])
+        mirrored = mirror_about_midline(sampled)
         picture = visible * sampled + (1 - visible) * mirrored
         return Warped(picture, visible, grid, seen)
 

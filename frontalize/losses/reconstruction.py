@@ -7,6 +7,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from frontalize.geometry.warp import mirror_about_midline
+
 
 def l1_multiscale(outputs: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
     """Mean L1 to the frontal target at every output scale (the target area-downscaled to each)."""
@@ -18,9 +20,10 @@ def l1_multiscale(outputs: list[torch.Tensor], target: torch.Tensor) -> torch.Te
 
 
 def symmetry_loss(images: torch.Tensor) -> torch.Tensor:
-    """Left-right symmetry on [0, 1] images (inputs in [-1, 1] are mapped first): zero for a mirror image."""
+    """Left-right symmetry about the template's midline on [0, 1] images (inputs in [-1, 1] are mapped first):
+    zero for a face that is its own mirror image.  Column 0 has no mirror inside the crop and is left out."""
     x = (images + 1) / 2
-    return (x - torch.flip(x, dims=[3])).abs().mean()
+    return (x - mirror_about_midline(x))[..., 1:].abs().mean()
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:

@@ -43,7 +43,8 @@ INDEX_FIELDS = [
     "crop_path", "source_path", "subject", "session", "recording", "expression", "camera", "yaw", "flash",
     "status", "landmark_source", "five", "matrix", "landmarks", "pose",
 ]
-RECORD_VERSION = 3  # 2: landmarks in crop coordinates and the estimated pose; 3: the upright pose prior
+# 2: landmarks in crop coordinates and the estimated pose; 3: the upright pose prior; 4: the raised cameras' prior
+RECORD_VERSION = 4
 
 
 @dataclass
@@ -214,7 +215,8 @@ def _finish_view(task: ViewTask, images: dict, five: dict, source: dict) -> list
                 # the flashes of a view share their landmarks (sidecar, camera prior): fit the pose once
                 key = (np.asarray(five[fl]).tobytes(), m.tobytes(), exact)
                 if key not in geometry:
-                    geometry[key] = _crop_geometry(five[fl], m, task.size, exact, CAMERA_BY_NAME[view.camera].yaw)
+                    camera = CAMERA_BY_NAME[view.camera]
+                    geometry[key] = _crop_geometry(five[fl], m, task.size, exact, camera.yaw, camera.elevation)
                 rec.update(geometry[key])
         records.append(rec)
     doc = {"version": RECORD_VERSION, "size": task.size, "flashes": list(task.flashes), "sources": _source_stamps(task),
@@ -223,10 +225,10 @@ def _finish_view(task: ViewTask, images: dict, five: dict, source: dict) -> list
     return records
 
 
-def _crop_geometry(five: np.ndarray, matrix: np.ndarray, size: int, exact: bool, yaw: int) -> dict:
+def _crop_geometry(five: np.ndarray, matrix: np.ndarray, size: int, exact: bool, yaw: int, elevation: int) -> dict:
     """What the frontal warp needs, stored so that training and evaluation never detect again: the five
     landmarks in crop coordinates and the pose of the reference face that explains them (geometry/pose.py)."""
-    pose, landmarks = crop_pose(transform_points(five, matrix), size, exact, yaw)
+    pose, landmarks = crop_pose(transform_points(five, matrix), size, exact, yaw, elevation)
     return {"landmarks": format_landmarks(landmarks), "pose": " ".join(f"{a:.1f}" for a in pose.angles)}
 
 

@@ -28,7 +28,9 @@ from frontalize.synthpie.render import pose as pose_scene
 from frontalize.utils.io import atomic_write_bytes, atomic_write_text
 
 MARKER = "synthpie.json"
-FORMAT_VERSION = 2  # v2: heads with hair styles and facial hair, shared colours; `small` at Multi-PIE counts
+# v2: heads with hair styles and facial hair, shared colours; `small` at Multi-PIE counts.  v3: cameras on the sides
+# Multi-PIE has them (positive yaws on the subject's right; v2 mirrored every view), light symmetric about the face
+FORMAT_VERSION = 3
 EXPRESSIONS: dict[str, Expression] = {"neutral": NEUTRAL, "smile": SMILE}
 ALL_CAMERAS = tuple(c.name for c in CAMERAS)
 # the fastest zlib level with one fixed filter: the sensor noise barely compresses anyway, and this is twice as fast
@@ -160,7 +162,8 @@ def _sidecar(view, cam, pose: studio.RecordingPose) -> str:
         "five_visible": five_vis,
         "ibug68": np.round(pts68, 3).tolist(),
         "ibug68_visible": [bool(v) for v in view.landmark_visible],
-        "head_pose": {"yaw": round(pose.yaw, 3), "pitch": round(pose.pitch, 3), "roll": round(pose.roll, 3)},
+        # the head's turn in the camera table's yaw convention: a camera's yaw to the head is camera.yaw - this
+        "head_pose": {"yaw": round(studio.azimuth(pose.yaw), 3), "pitch": round(pose.pitch, 3), "roll": round(pose.roll, 3)},
     }
     return json.dumps(doc, indent=1)
 

@@ -40,6 +40,14 @@ def mirror_flash(flash: int) -> int:
     yaw, elev = FLASH_POSITIONS[flash]
     return next(f for f, (y, e) in FLASH_POSITIONS.items() if y == -yaw and e == elev)
 
+def azimuth(table_yaw: float) -> float:
+    """The renderer's azimuth (positive towards the subject's left, the head frame's +x) of a Multi-PIE camera yaw.
+
+    Multi-PIE's positive yaws stand on the subject's right: 24_0 (+90) sees the right profile, the nose pointing
+    to the image's right (data/multipie.py, with the public codebases that show it)."""
+    return -table_yaw
+
+
 CAMERA_DISTANCE = 12.0  # head units (about 1.1 m)
 HEAD_FRACTION = 0.62  # vertex-to-chin height over image height at the nominal distance
 
@@ -69,7 +77,7 @@ def camera_model(camera: str, width: int, height: int, pose: RecordingPose) -> C
     cam = CAMERA_BY_NAME[camera]
     focal = HEAD_FRACTION * height * CAMERA_DISTANCE / 2.3
     return CameraModel(
-        yaw=cam.yaw,
+        yaw=azimuth(cam.yaw),
         elevation=cam.elevation,
         distance=CAMERA_DISTANCE * pose.distance_scale,
         focal_px=focal,
@@ -113,4 +121,4 @@ def flash_direction(flash: int) -> np.ndarray | None:
     if flash in NO_FLASH_SHOTS:
         return None
     yaw, elev = FLASH_POSITIONS[flash]
-    return direction(yaw, elev)
+    return direction(azimuth(yaw), elev)

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from frontalize.data.images import IMAGE_SUFFIXES, load_square, to_tensor
 from frontalize.data.manifest import row_landmarks
-from frontalize.data.multipie import FRONTAL_CAMERA, FRONTAL_FLASH
+from frontalize.data.multipie import CAMERA_BY_NAME, FRONTAL_CAMERA, FRONTAL_FLASH
 from frontalize.geometry.pose import poses_of
 
 NO_POSE = torch.zeros(12)  # the generator without geometry needs none
@@ -135,7 +135,7 @@ class ProfilePairs(Dataset):
 
     def _with_pose(self, src: np.ndarray, tgt: np.ndarray, row: dict, seed: int) -> tuple:
         landmarks = row_landmarks(row)  # in crop pixels at the manifest's size, which is the crops' size here
-        yaw = float(row["yaw"])
+        yaw, elevation = float(row["yaw"]), float(CAMERA_BY_NAME[row["camera"]].elevation)
         if self.mirror and np.random.default_rng(seed).random() < 0.5:
             src, tgt, landmarks = mirror_with_landmarks(src, tgt, landmarks)
             yaw = -yaw
@@ -143,7 +143,7 @@ class ProfilePairs(Dataset):
             self.augment.set_random_seed(seed)
             out = self.augment(image=src, target=tgt, keypoints=landmarks)
             src, tgt, landmarks = out["image"], out["target"], np.asarray(out["keypoints"], np.float64)
-        return src, tgt, poses_of([landmarks], [yaw], self.size)[0]
+        return src, tgt, poses_of([landmarks], [yaw], self.size, [elevation])[0]
 
 
 class _ImageList(Dataset):
