@@ -2,7 +2,9 @@
 
 Resolution order (later wins): the defaults below (the notes' default model),
 ``configs/<setting>.yaml``, ``configs/cpu.yaml`` when asked for the CPU
-configuration, then command-line ``key=value`` pairs (``loss.l1=10``).
+configuration, then the setting's own ``cpu:`` section (what the CPU
+configuration changes for that setting alone, e.g. another batch size), then
+command-line ``key=value`` pairs (``loss.l1=10``).
 A setting file may start from another one: ``inherit: setting1_4`` (the
 session01 settings are the setting1 ones on another protocol).
 OmegaConf does the merging and type checks, and loads YAML safely.
@@ -50,7 +52,8 @@ class ModelConfig:
     freeze_encoder: bool = False
     mirror_fusion: bool = False
     input_bridge: bool = False  # the input image joins the full-size decoder block (generator.py)
-    geometry: str = "none"  # none | pixels | features: the frontal warp inside the generator (models/generator.py)
+    geometry: str = "none"  # none | pixels | features: the frontal warp inside the generator (models/generator.py);
+    # refine: the warp refiner instead (models/refiner.py: residual flow, shading, fill on the warp)
     discriminators: str = "scales"  # scales | regions | regions+scales
     d_width: int = 64
     d_norm: str = "instance"  # instance | layer | none
@@ -63,6 +66,7 @@ class LossConfig:
     l1: float = 0.0
     feature: float = 500.0
     symmetry: float = 0.0
+    ssim: float = 0.0  # 1 - SSIM to the frontal target, on the whole crop and on the face box (losses/reconstruction.py)
     tv: float = 0.0
     l2: float = 1e-4
     gp: float = 10.0
@@ -131,9 +135,10 @@ def setting_name(name: str) -> str:
     return name if name.startswith(("setting", "session")) else f"setting{name}"
 
 
-def setting_layers(name: str, config_dir: Path = CONFIG_DIR) -> list:
-    """The YAML layers of a named setting, the one it inherits from first."""
-    layers, seen = [], []
+def setting_layers(name: str, config_dir: Path = CONFIG_DIR, cpu_layers: list | None = None) -> list:
+    """The YAML layers of a named setting, the one it inherits from first.  Their ``cpu:`` sections are moved, in the
+    same order, to ``cpu_layers`` when given (else dropped)."""
+    layers, seen, cpu = [], [], []
     while name is not None:
         path = config_dir / f"{name}.yaml"
         if name in seen or not path.exists():
@@ -141,7 +146,10 @@ def setting_layers(name: str, config_dir: Path = CONFIG_DIR) -> list:
         seen.append(name)
         layer = OmegaConf.load(path)
         name = layer.pop("inherit", None)
+        cpu.insert(0, layer.pop("cpu", OmegaConf.create({})))
         layers.insert(0, layer)
+    if cpu_layers is not None:
+        cpu_layers.extend(cpu)
     return layers
 
 
@@ -150,9 +158,10 @@ def load_config(setting: str, cpu: bool = False, overrides: list[str] | None = N
     if not (config_dir / f"{name}.yaml").exists():
         raise ConfigError(f"unknown setting {setting!r}; known: {', '.join(known_settings(config_dir))}")
     cfg = OmegaConf.structured(Config)
-    layers = setting_layers(name, config_dir)
+    cpu_sections: list = []
+    layers = setting_layers(name, config_dir, cpu_sections)
     if cpu:
-        layers.append(OmegaConf.load(config_dir / "cpu.yaml"))
+        layers += [OmegaConf.load(config_dir / "cpu.yaml"), *cpu_sections]
     try:
         layers.append(OmegaConf.from_dotlist(list(overrides or [])))
         merged = OmegaConf.merge(cfg, *layers, {"setting": name})

@@ -12,7 +12,9 @@ from frontalize.losses.reconstruction import IdentityLoss, l1_multiscale, symmet
 from frontalize.models.discriminators import (
     DiscriminatorSet, PatchDiscriminator, RegionDiscriminators, ScaleDiscriminators, build_discriminators,
 )
+from frontalize.geometry.pose import Pose, frontal_pose, rotation_from_angles
 from frontalize.models.generator import Generator, bottleneck_upsampler
+from frontalize.models.refiner import FLOW_RANGE, WarpRefiner
 from frontalize.models.vgg import CONV_NAMES, TORCHVISION_CONV_INDEX, VGGFaceEncoder
 from frontalize.training.phases import FrontalizationLoss
 
@@ -271,3 +273,40 @@ def test_input_bridge_carries_the_picture_to_the_full_size_output(input_bridge):
         out_a, out_b = g(a), g(b)
     assert torch.equal(out_a[0], out_b[0]) and torch.equal(out_a[1], out_b[1])  # coarse scales never see it
     assert torch.equal(out_a[2], out_b[2]) != input_bridge
+
+
+def _poses(yaws, size):
+    return torch.from_numpy(np.stack([Pose(rotation_from_angles(y), frontal_pose(size).translation).as_vector() for y in yaws]))
+
+
+def test_the_warp_refiner_starts_from_the_warp_and_every_part_learns():
+    """geometry=refine: at initialisation the output is the geometric frontalization (flow 0, gain 1, offset 0, the
+    fill's mask near 0); one loss reaches every head (flow, shading, fill and mask) and the encoder."""
+    torch.manual_seed(0)
+    g = WarpRefiner(64, width=0.25)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    pose = _poses([30, -45], 64)
+    parts = g.parts(x, pose)
+    warped = g.warp(x, pose).picture
+    assert [o.shape[-1] for o in parts["outputs"]] == [16, 32, 64]
+    assert torch.equal(parts["flow"], torch.zeros_like(parts["flow"])) and torch.equal(parts["gain"], torch.ones_like(parts["gain"]))
+    assert (parts["outputs"][-1] - warped).abs().max() < 0.02  # 1 - sigmoid(-4) of the warp
+    target = torch.rand(2, 3, 64, 64) * 2 - 1
+    (parts["outputs"][-1] - target).abs().mean().backward()
+    for head in (g.to_flow_shading, g.to_fill):
+        assert head.weight.grad.abs().sum() > 0
+    assert g.to_flow_shading.weight.grad[:2].abs().sum() > 0  # the flow's own channels
+    assert all(p.grad is not None for p in g.enc.parameters())
+
+
+def test_the_refiners_flow_moves_the_sampling_grid():
+    """A constant flow shifts where the warp samples the input: 2 px of flow read a horizontal ramp 2 px further."""
+    g = WarpRefiner(64, width=0.25)
+    x = torch.linspace(-1, 1, 64).view(1, 1, 1, 64).expand(1, 3, 64, 64).contiguous()  # a horizontal ramp
+    pose = _poses([0], 64)
+    with torch.no_grad():
+        g.to_flow_shading.bias[0] = float(torch.atanh(torch.tensor(2 / 32 / FLOW_RANGE)))  # 2 px (grid units: 2 / S)
+        parts = g.parts(x, pose)
+        warped = g.warp(x, pose)
+    shift = (parts["corrected"] - warped.picture)[0, 0][warped.visible[0, 0] > 0.99]
+    assert float(shift.median()) == pytest.approx(2 * (2 / 63), rel=0.05)  # 2 px of the ramp

@@ -119,6 +119,22 @@ def test_inheriting_settings_refuse_cycles_and_missing_parents(tmp_path):
     assert (child.loss.l1, child.loss.gan) == (3.0, 2.0)  # the parent's values, the child's on top
 
 
+def test_a_settings_cpu_section_applies_after_the_cpu_configuration(tmp_path):
+    """configs/cpu.yaml sets what every CPU run shares; a setting's own `cpu:` section (inherited, the child's on top)
+    changes it for that setting alone, and only in the CPU configuration."""
+    from frontalize.config import load_config
+
+    (tmp_path / "cpu.yaml").write_text("train: {batch_size: 4, steps: 500}\n")
+    (tmp_path / "setting9_1.yaml").write_text("loss: {l1: 3.0}\ncpu: {train: {batch_size: 8, steps: 900}}\n")
+    (tmp_path / "setting9_2.yaml").write_text("inherit: setting9_1\ncpu: {train: {steps: 1200}}\n")
+    child = load_config("setting9_2", cpu=True, config_dir=tmp_path)
+    assert (child.train.batch_size, child.train.steps, child.loss.l1) == (8, 1200, 3.0)
+    assert load_config("setting9_1", cpu=True, config_dir=tmp_path).train.steps == 900
+    plain = load_config("setting9_2", config_dir=tmp_path)
+    assert (plain.train.batch_size, plain.train.steps) == (5, 100_000)  # the defaults: no CPU values without --cpu
+    assert load_config("setting9_2", cpu=True, overrides=["train.steps=7"], config_dir=tmp_path).train.steps == 7
+
+
 def test_setting_names_dry_run_and_unknown(capsys):
     assert train_main(["--setting", "1_4", "--dry-run", "--cpu"]) == 0
     a = capsys.readouterr().out

@@ -26,6 +26,34 @@ def symmetry_loss(images: torch.Tensor) -> torch.Tensor:
     return (x - mirror_about_midline(x))[..., 1:].abs().mean()
 
 
+SSIM_WINDOW = 7  # scikit-image's default, so the loss and the report's SSIM measure the same thing
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, window: int = SSIM_WINDOW) -> torch.Tensor:
+    """Per-image mean SSIM of images in [-1, 1], as ``skimage.metrics.structural_similarity`` computes it by default
+    (uniform window, sample covariance, K1 0.01, K2 0.03, the borders the window cannot cover left out), averaged
+    over channels: (B,).  Differentiable, so it can be a loss."""
+    x, y = (a + 1) / 2, (b + 1) / 2  # data range 1
+    n = window * window
+    mean = lambda t: F.avg_pool2d(t, window, stride=1)  # noqa: E731 - valid positions only, as skimage crops them
+    mx, my = mean(x), mean(y)
+    cov = n / (n - 1)
+    vx, vy = cov * (mean(x * x) - mx * mx), cov * (mean(y * y) - my * my)
+    vxy = cov * (mean(x * y) - mx * my)
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return s.flatten(1).mean(1)
+
+
+def ssim_loss(output: torch.Tensor, target: torch.Tensor, box: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+    """1 - SSIM on the whole crop, averaged with 1 - SSIM on ``box`` (x0, y0, x1, y1: the face) when given."""
+    whole = 1 - ssim(output, target).mean()
+    if box is None:
+        return whole
+    x0, y0, x1, y1 = box
+    return 0.5 * (whole + 1 - ssim(output[..., y0:y1, x0:x1], target[..., y0:y1, x0:x1]).mean())
+
+
 def total_variation(images: torch.Tensor) -> torch.Tensor:
     dx = (images[..., :, 1:] - images[..., :, :-1]).abs().mean()
     dy = (images[..., 1:, :] - images[..., :-1, :]).abs().mean()

@@ -7,11 +7,17 @@ from frontalize.config import Config
 from frontalize.geometry.pose import frontal_pose
 from frontalize.models.discriminators import build_discriminators
 from frontalize.models.generator import Generator
+from frontalize.models.refiner import WarpRefiner
 
 
-def build_generator(cfg: Config, encoder_weights: str | None = None) -> Generator:
-    """``encoder_weights`` (a pretrained encoder written by this run) wins over ``model.encoder_weights``."""
+def build_generator(cfg: Config, encoder_weights: str | None = None) -> Generator | WarpRefiner:
+    """``encoder_weights`` (a pretrained encoder written by this run) wins over ``model.encoder_weights``.
+
+    ``model.geometry``: none / pixels / features build the notes' generator (models/generator.py); refine builds the
+    warp refiner (models/refiner.py), which has no VGG encoder."""
     m = cfg.model
+    if m.geometry == WarpRefiner.geometry:
+        return WarpRefiner(cfg.data.size, m.width)
     weights = encoder_weights or m.encoder_weights
     return Generator(cfg.data.size, m.width, weights, m.freeze_encoder, m.mirror_fusion, m.input_bridge, m.geometry)
 
@@ -30,9 +36,15 @@ def describe(cfg: Config) -> list[tuple[str, int, str]]:
     g = build_generator(cfg).eval()
     d = build_critics(cfg).eval()
     x = torch.zeros(1, 3, cfg.data.size, cfg.data.size)
-    code, bridges = g.encoder(x)
     pose = torch.from_numpy(frontal_pose(cfg.data.size).as_vector())[None] if g.warp is not None else None
     outs = g(x, pose)
+    if isinstance(g, WarpRefiner):
+        rows = [("generator (warp refiner)", count(g), " + ".join("x".join(map(str, o.shape[1:])) for o in outs)),
+                ("  U-Net encoder", count(g.enc), "warped picture + visibility + input"),
+                ("  U-Net decoder and heads", count(g.dec) + count(g.to_flow_shading) + count(g.to_fill),
+                 "flow, gain, offset at S/4; fill and mask at S")]
+        return rows + [(f"critic {n}", count(d.critics[n]), "x".join(map(str, s.shape[1:]))) for n, s in d(outs).items()]
+    code, bridges = g.encoder(x)
     rows = [
         ("generator", count(g), " + ".join("x".join(map(str, o.shape[1:])) for o in outs)),
         ("  encoder (VGG-Face layout)", count(g.encoder), f"relu7 {code.shape[1]}; bridges "

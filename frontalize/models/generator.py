@@ -30,7 +30,7 @@ from frontalize.geometry.warp import FrontalWarp, Warped
 from frontalize.models.init import init_weights
 from frontalize.models.vgg import VGGFaceEncoder
 
-GEOMETRY_MODES = ("none", "pixels", "features")
+GEOMETRY_MODES = ("none", "pixels", "features")  # and "refine": the warp refiner (models/refiner.py)
 BASE_CLAMP = 0.97  # the warped picture enters tanh's logit space clamped: atanh(+-1) is infinite
 
 

@@ -3,7 +3,7 @@
 critic phase:    G(profile) without gradients; critics on real frontal faces (unpaired with the
                  profile batch, per the notes) and on the fakes; adversarial loss + gradient penalty.
 generator phase: G(profile); adversarial loss through the critics, L1 to the frontal target at every
-                 scale, left-right symmetry, identity (cosine of L2-normalised features), total
+                 scale, SSIM to it (whole crop and face box), left-right symmetry, identity (cosine of L2-normalised features), total
                  variation, L2 weight regularisation.  Each term is returned by name so the trainer
                  can log it and stop on the first non-finite one.
 """
@@ -13,7 +13,10 @@ import torch
 
 from frontalize.config import LossConfig
 from frontalize.losses.adversarial import build_adversarial, gradient_penalty
-from frontalize.losses.reconstruction import IdentityLoss, l1_multiscale, l2_regularization, symmetry_loss, total_variation
+from frontalize.data.template import region_boxes
+from frontalize.losses.reconstruction import (
+    IdentityLoss, l1_multiscale, l2_regularization, ssim_loss, symmetry_loss, total_variation,
+)
 from frontalize.models.discriminators import downscale_pyramid
 
 
@@ -57,6 +60,9 @@ class FrontalizationLoss:
         weights = {"gen_adv": c.gan}
         if target is not None and c.l1:
             terms["l1"], weights["l1"] = l1_multiscale(outs, target), c.l1
+        if target is not None and c.ssim:
+            face = region_boxes(outs[-1].shape[-1])["face"]
+            terms["ssim"], weights["ssim"] = ssim_loss(outs[-1], target, face), c.ssim
         if c.symmetry:
             terms["symmetry"], weights["symmetry"] = symmetry_loss(outs[-1]), c.symmetry
         if self.identity is not None and c.feature:

@@ -1,0 +1,97 @@
+"""The warp refiner (``model.geometry: refine``): learned parts that correct the frontal warp, each with one job.
+
+The geometric warp (geometry/warp.py) carries the input's own pixels to the frontal layout with a mean head and
+a pose fitted to five landmarks.  What it cannot know is what the learned parts do:
+
+    flow     a residual on the warp's sampling grid (the subject's own shape and the pose's error: the warp has
+             already moved the pixels most of the way, so this is small and smooth, at S/4)
+    shading  a per-pixel gain and offset on the warped picture (a mirrored half lit like the near half, the seam)
+    fill     a picture and a blend mask for what the warp cannot carry: hair, ears, neck and background beyond
+             the reference face, and whatever the input never showed
+
+    output = mask * fill + (1 - mask) * shading(warp(input; grid + flow))
+
+A small U-Net reads the warped picture, its visibility and the input itself (whose layout still shows the
+hair's outline and the background).  Every head starts at zero: flow 0, gain 1, offset 0 and a mask of 0.018, so
+training starts from the geometric frontalization.  Outputs come at S/4, S/2 and S like the notes' generator
+(area-downscaled from the full-size one), so the trainer, the critics and the report treat both alike.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from frontalize.geometry.warp import FrontalWarp, mirror_about_midline
+from frontalize.models.generator import PixelNorm
+from frontalize.models.init import init_weights
+
+CHANNELS = (128, 256, 512, 1024, 1024)  # at S, S/2, S/4, S/8, S/16 for width 1 (the GPU size); the CPU's 0.25: 32 ... 256
+FLOW_RANGE = 0.12  # the largest grid correction, in grid_sample's [-1, 1] units (0.12 = 7.7 px at 128 px)
+GAIN_RANGE = math.log(2.0)  # the shading gain stays within [1/2, 2]
+MASK_PRIOR = -4.0  # the fill's blend mask starts near sigmoid(-4) = 0.018: the warp shows through
+
+
+def _block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1), PixelNorm(), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1), PixelNorm(), nn.LeakyReLU(0.2, inplace=True),
+    )
+
+
+def _head(c_in: int, c_out: int) -> nn.Conv2d:
+    head = nn.Conv2d(c_in, c_out, 3, padding=1)
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    return head
+
+
+class WarpRefiner(nn.Module):
+    geometry = "refine"
+
+    def __init__(self, size: int = 128, width: float = 1.0):
+        super().__init__()
+        if size % 32 or size < 64:
+            raise ValueError(f"crop size must be a multiple of 32 and at least 64, got {size}")
+        self.size = size
+        self.warp = FrontalWarp(size)
+        c = [max(8, int(round(n * width))) for n in CHANNELS]
+        self.enc = nn.ModuleList([_block(7, c[0])] + [_block(c[i - 1], c[i], stride=2) for i in range(1, 5)])
+        self.dec = nn.ModuleList([_block(c[i + 1] + c[i], c[i]) for i in range(3, -1, -1)])  # S/8 ... S
+        self.to_flow_shading = _head(c[2], 2 + 3 + 3)  # at S/4: flow (x, y), log-gain (RGB), offset (RGB)
+        self.to_fill = _head(c[0], 3 + 1)  # at S: fill RGB, mask logit
+        init_weights(self.enc)
+        init_weights(self.dec)
+
+    def forward(self, x: torch.Tensor, pose: torch.Tensor | None = None) -> list[torch.Tensor]:
+        return self.parts(x, pose)["outputs"]
+
+    def parts(self, x: torch.Tensor, pose: torch.Tensor | None) -> dict:
+        """Every intermediate, by name (the sample grids and the tests look inside)."""
+        if pose is None:
+            raise ValueError("model.geometry=refine needs the inputs' poses (landmarks in the manifest)")
+        warped = self.warp(x, pose)
+        skips, h = [], torch.cat([warped.picture, warped.visible, x], 1)
+        for block in self.enc:
+            h = block(h)
+            skips.append(h)
+        coarse = None
+        for k, block in enumerate(self.dec):  # from S/8 up to S
+            h = block(torch.cat([F.interpolate(h, scale_factor=2, mode="nearest"), skips[3 - k]], 1))
+            if h.shape[-1] == self.size // 4:
+                coarse = self.to_flow_shading(h)
+        fill = self.to_fill(h)
+        up = lambda t: F.interpolate(t, size=(self.size, self.size), mode="bilinear", align_corners=False)  # noqa: E731
+        flow = FLOW_RANGE * torch.tanh(up(coarse[:, :2]))
+        gain = torch.exp(GAIN_RANGE * torch.tanh(up(coarse[:, 2:5])))
+        offset = 0.5 * torch.tanh(up(coarse[:, 5:8]))
+        sampled = F.grid_sample(x, warped.grid + flow.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border",
+                                align_corners=False)
+        corrected = warped.visible * sampled + (1 - warped.visible) * mirror_about_midline(sampled)
+        shaded = ((corrected + 1) / 2 * gain + offset) * 2 - 1
+        mask = torch.sigmoid(fill[:, 3:] + MASK_PRIOR)
+        out = mask * torch.tanh(fill[:, :3]) + (1 - mask) * shaded.clamp(-1, 1)
+        return {"outputs": [F.avg_pool2d(out, 4), F.avg_pool2d(out, 2), out], "warped": warped.picture,
+                "corrected": corrected, "shaded": shaded, "mask": mask, "flow": flow, "gain": gain, "offset": offset}
