@@ -1,5 +1,11 @@
-"""`gan_step_s`: one full setting1_4-style training step on the CPU configuration, split into phases, without and
-with geometry (the frontal warp inside the generator), so their ratio is measured in one run."""
+"""`gan_step_s`: one full training step of named settings in their CPU configuration, split into phases, the
+settings measured in turns so their ratios are fair.
+
+setting1_4 (the notes' generator), setting1_4g (its geometry: the warp's pixels into the VGG encoder) and
+setting1_4r (the warp refiner) with their own critics, batch and losses; the identity loss goes through a
+recognizer of the shared recognizer's architecture (random weights: the cost is the same).  A step is
+``critic_iters`` critic updates and one generator update; examples per second count the generator's inputs.
+"""
 from __future__ import annotations
 
 import statistics
@@ -11,45 +17,70 @@ import torch
 from frontalize.bench.registry import benchmark
 from frontalize.config import load_config
 from frontalize.geometry.pose import Pose, frontal_pose, rotation_from_angles
-from frontalize.losses.reconstruction import IdentityLoss, VGGRelu7Features
-from frontalize.models.discriminators import build_discriminators
-from frontalize.models.generator import Generator
-from frontalize.models.vgg import VGGFaceEncoder
+from frontalize.losses.reconstruction import IdentityLoss
+from frontalize.models.factory import build_critics, build_generator
+from frontalize.recognition.iresnet import get_backbone
+from frontalize.recognition.recognizer import Recognizer
 from frontalize.training.phases import FrontalizationLoss
 
-PHASES = ("step", "critic_forward", "critic_backward", "generator_forward", "generator_backward")
+PHASES = ("step", "critic_forward", "critic_backward", "generator_forward", "generator_backward", "identity")
+SETTINGS = ("setting1_4", "setting1_4g", "setting1_4r")
+
+
+class _TimedIdentity(IdentityLoss):
+    """The identity loss, timing its own forward (its backward is part of the generator's)."""
+
+    seconds = 0.0
+
+    def forward(self, output, target):
+        t0 = time.perf_counter()
+        try:
+            return super().forward(output, target)
+        finally:
+            self.seconds += time.perf_counter() - t0
 
 
 class StepSetup:
-    """One setting1_4-style training set-up (generator, critics, losses, optimisers, a fixed batch) for a geometry mode."""
+    """One setting's CPU-configuration training set-up (generator, critics, losses, optimisers, a fixed batch)."""
 
-    def __init__(self, geometry: str, size: int = 128, batch: int = 4):
+    def __init__(self, setting: str, overrides: tuple[str, ...] = ()):
         torch.manual_seed(0)
-        self.geometry = geometry
-        cfg = load_config("1_4", cpu=True, overrides=["model.discriminators=regions+scales", "loss.symmetry=0.3"])
-        g = Generator(size, cfg.model.width, geometry=geometry)
-        self.d = build_discriminators(cfg.model.discriminators, size, cfg.model.d_width, cfg.model.d_norm)
-        identity = IdentityLoss(VGGRelu7Features(VGGFaceEncoder(width=cfg.model.width, frozen=True)))
-        self.phases = FrontalizationLoss(cfg.loss, g, self.d, identity)
-        self.opt_g = torch.optim.Adam(g.parameters(), cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2))
-        self.opt_d = torch.optim.Adam(self.d.parameters(), cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2))
+        self.setting = setting
+        cfg = load_config(setting, cpu=True, overrides=["loss.recognizer=null", *overrides])
+        self.cfg, size, batch = cfg, cfg.data.size, cfg.train.batch_size
+        g = build_generator(cfg)
+        self.d = build_critics(cfg)
+        self.identity = _TimedIdentity(Recognizer(get_backbone("tiny")))
+        self.phases = FrontalizationLoss(cfg.loss, g, self.d, self.identity)
+        o = cfg.optim
+        self.opt_g = torch.optim.Adam(g.parameters(), o.lr, betas=(o.beta1, o.beta2))
+        self.opt_d = torch.optim.Adam(self.d.parameters(), o.lr, betas=(o.beta1, o.beta2))
         self.profile, self.frontal, self.real = (torch.rand(batch, 3, size, size) * 2 - 1 for _ in range(3))
         self.pose = None
-        if geometry != "none":
-            yaws = np.linspace(-60, 60, batch)
+        if cfg.model.geometry != "none":
+            yaws = np.linspace(-45, 45, batch)
             self.pose = torch.from_numpy(np.stack([Pose(rotation_from_angles(y), frontal_pose(size).translation).as_vector()
                                                    for y in yaws]))
         self.terms: list[str] = []
 
+    @property
+    def examples_per_step(self) -> int:
+        return self.cfg.train.batch_size
+
     def step(self) -> tuple[float, ...]:
-        """One critic and one generator update; the seconds of (step, critic fwd, critic bwd, gen fwd, gen bwd)."""
+        """``critic_iters`` critic updates and one generator update; seconds of each phase in PHASES' order."""
         t0 = time.perf_counter()
-        self.opt_d.zero_grad(set_to_none=True)
-        d_loss, _ = self.phases.critic_phase(self.profile, self.real, pose=self.pose)
-        t1 = time.perf_counter()
-        d_loss.backward()
-        self.opt_d.step()
+        fwd_d = bwd_d = 0.0
+        for _ in range(self.cfg.optim.critic_iters):
+            a = time.perf_counter()
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss, _ = self.phases.critic_phase(self.profile, self.real, pose=self.pose)
+            b = time.perf_counter()
+            d_loss.backward()
+            self.opt_d.step()
+            fwd_d, bwd_d = fwd_d + b - a, bwd_d + time.perf_counter() - b
         t2 = time.perf_counter()
+        self.identity.seconds = 0.0
         self.opt_g.zero_grad(set_to_none=True)
         g_loss, terms, _ = self.phases.generator_phase(self.profile, self.frontal, self.pose)
         t3 = time.perf_counter()
@@ -57,40 +88,42 @@ class StepSetup:
         self.opt_g.step()
         t4 = time.perf_counter()
         self.terms = sorted(terms)
-        return t4 - t0, t1 - t0, t2 - t1, t3 - t2, t4 - t3
+        return t4 - t0, fwd_d, bwd_d, t3 - t2 - self.identity.seconds, t4 - t3, self.identity.seconds
 
 
-def step_times(modes: tuple[str, ...], repeats: int) -> dict[str, dict]:
-    """Median phase times per geometry mode.  The modes take turns step by step, so that a slower spell of the
-    machine falls on all of them alike and their ratio stays fair."""
-    setups = {m: StepSetup(m) for m in modes}
-    timings = {m: {k: [] for k in PHASES} for m in modes}
+def step_times(settings: tuple[str, ...], repeats: int) -> dict[str, dict]:
+    """Median phase times per setting.  The settings take turns step by step, so that a slower spell of the machine
+    falls on all of them alike and their ratios stay fair."""
+    setups = {s: StepSetup(s) for s in settings}
+    timings = {s: {k: [] for k in PHASES} for s in settings}
     for i in range(repeats + 2):
-        for m, setup in setups.items():
+        for s, setup in setups.items():
             times = setup.step()
             if i >= 2:  # the first steps allocate and warm caches
                 for k, v in zip(PHASES, times):
-                    timings[m][k].append(v)
-    return {"medians": {m: {k: statistics.median(v) for k, v in t.items()} for m, t in timings.items()},
-            "critics": list(setups[modes[0]].d.names), "terms": setups[modes[0]].terms}
+                    timings[s][k].append(v)
+    return {"medians": {s: {k: statistics.median(v) for k, v in t.items()} for s, t in timings.items()},
+            "setups": setups}
 
 
-@benchmark("gan_step_s", "setting1_4-style step (5 region + 2 scale critics, WGAN-GP; L1, symmetry, identity), batch 4, 128 px, "
-           "2 threads; without and with geometry")
+@benchmark("gan_step_s", "a training step of setting1_4, setting1_4g and setting1_4r in their CPU configurations "
+           "(critics, WGAN-GP, L1, SSIM, identity through a tiny recognizer), 128 px, 2 threads, in turns")
 def gan_step(quick: bool) -> dict:
     torch.set_num_threads(2)
     repeats = 3 if quick else 15
-    measured = step_times(("none", "pixels", "features"), repeats)
-    results, med = measured["medians"], measured["medians"]["none"]
-    return {
-        "gan_step_s": round(med["step"], 3),
-        "median_s": {k: round(v, 3) for k, v in med.items()},
-        "forward_share": round((med["critic_forward"] + med["generator_forward"]) / med["step"], 3),
-        "with_geometry_s": {m: round(r["step"], 3) for m, r in results.items() if m != "none"},
-        "geometry_ratio": {m: round(r["step"] / med["step"], 3) for m, r in results.items() if m != "none"},
-        "steps_measured": repeats,
-        "interleaved": True,
-        "bar_s": 2.0,
-        "geometry_bar_ratio": 1.2,
-        "config": {"batch": 4, "size": 128, "critics": measured["critics"], "terms": measured["terms"]},
-    }
+    measured = step_times(SETTINGS, repeats)
+    med, setups = measured["medians"], measured["setups"]
+    base = med[SETTINGS[0]]["step"]
+    per_setting = {}
+    for s, m in med.items():
+        setup = setups[s]
+        per_setting[s] = {
+            "step_s": round(m["step"], 3), "examples_per_s": round(setup.examples_per_step / m["step"], 2),
+            "ratio_to_setting1_4": round(m["step"] / base, 3),
+            "phases_s": {k: round(v, 3) for k, v in m.items() if k != "step"},
+            "batch": setup.cfg.train.batch_size, "critic_iters": setup.cfg.optim.critic_iters,
+            "geometry": setup.cfg.model.geometry, "critics": list(setup.d.names), "terms": setup.terms,
+            "generator_parameters": sum(p.numel() for p in setup.phases.G.parameters()),
+        }
+    return {"gan_step_s": round(base, 3), "settings": per_setting, "steps_measured": repeats, "interleaved": True,
+            "bar_s": 2.0, "note": "gan_step_s is setting1_4's; each setting's own batch size"}
