@@ -280,8 +280,8 @@ def _poses(yaws, size):
 
 
 def test_the_warp_refiner_starts_from_the_warp_and_every_part_learns():
-    """geometry=refine: at initialisation the output is the geometric frontalization (flow 0, gain 1, offset 0, the
-    fill's mask near 0); one loss reaches every head (flow, shading, fill and mask) and the encoder."""
+    """geometry=refine: at initialisation the output is the geometric frontalization on the reference face (flow 0,
+    gain 1, offset 0, the fill's mask near 0 there); one loss reaches every head (flow, shading, fill and mask)."""
     torch.manual_seed(0)
     g = WarpRefiner(64, width=0.25)
     x = torch.rand(2, 3, 64, 64) * 2 - 1
@@ -290,7 +290,10 @@ def test_the_warp_refiner_starts_from_the_warp_and_every_part_learns():
     warped = g.warp(x, pose).picture
     assert [o.shape[-1] for o in parts["outputs"]] == [16, 32, 64]
     assert torch.equal(parts["flow"], torch.zeros_like(parts["flow"])) and torch.equal(parts["gain"], torch.ones_like(parts["gain"]))
-    assert (parts["outputs"][-1] - warped).abs().max() < 0.02  # 1 - sigmoid(-4) of the warp
+    face = g.mask_prior[0, 0] < 0
+    assert 0.2 < face.float().mean() < 0.8
+    assert (parts["outputs"][-1] - warped)[..., face].abs().max() < 0.02  # on the face: 1 - sigmoid(-4) of the warp
+    assert torch.allclose(parts["mask"][..., ~face], torch.tensor(0.5))  # beyond it the fill starts half in
     target = torch.rand(2, 3, 64, 64) * 2 - 1
     (parts["outputs"][-1] - target).abs().mean().backward()
     for head in (g.to_flow_shading, g.to_fill):

@@ -91,6 +91,18 @@ def test_every_setting_runs_a_few_steps(setting, prepared_tiny, profile_folder, 
         assert "l1" not in rows[0]  # no targets for image-folder inputs
 
 
+def test_without_an_adversarial_term_the_critics_are_not_trained(prepared_tiny, tmp_path):
+    """loss.gan=0: the generator learns from its other terms alone, and no step is spent on critics that teach nothing."""
+    out, _ = prepared_tiny
+    assert train_main(["--setting", "1_4r", "--cpu", "--quiet", *_overrides(out, tmp_path, 2), "loss.gan=0"]) == 0
+    run = _only_run(tmp_path)
+    rows = _metrics(run)
+    assert [r["step"] for r in rows] == [1, 2]
+    assert not {"critic_total", "gradient_penalty", "gen_adv"} & set(rows[-1]) and "l1" in rows[-1]
+    state = ckpt.load(ckpt.latest(run / "checkpoints"))
+    assert state["opt_d"]["state"] == {}  # the critics' optimiser never stepped
+
+
 @pytest.mark.parametrize("n", ["1", "2", "3", "4", "5", "8"])
 def test_session01_settings_are_the_setting1_ones_on_another_protocol(n):
     from frontalize.config import CONFIG_DIR, load_config

@@ -71,7 +71,7 @@ class StepSetup:
         """``critic_iters`` critic updates and one generator update; seconds of each phase in PHASES' order."""
         t0 = time.perf_counter()
         fwd_d = bwd_d = 0.0
-        for _ in range(self.cfg.optim.critic_iters):
+        for _ in range(self.cfg.optim.critic_iters if self.cfg.loss.gan else 0):
             a = time.perf_counter()
             self.opt_d.zero_grad(set_to_none=True)
             d_loss, _ = self.phases.critic_phase(self.profile, self.real, pose=self.pose)

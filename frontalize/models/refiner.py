@@ -11,9 +11,10 @@ a pose fitted to five landmarks.  What it cannot know is what the learned parts 
 
     output = mask * fill + (1 - mask) * shading(warp(input; grid + flow))
 
-A small U-Net reads the warped picture, its visibility and the input itself (whose layout still shows the
-hair's outline and the background).  Every head starts at zero: flow 0, gain 1, offset 0 and a mask of 0.018, so
-training starts from the geometric frontalization.  Outputs come at S/4, S/2 and S like the notes' generator
+A small U-Net reads the warped picture, its visibility, the input itself (whose layout still shows the hair's
+outline and the background) and where the reference face is.  Every head starts at zero: flow 0, gain 1, offset 0,
+and the fill's mask at 0.018 on the reference face, so training starts there from the geometric frontalization;
+beyond the face, where the warp has no geometry, the mask starts at 0.5.  Outputs come at S/4, S/2 and S like the notes' generator
 (area-downscaled from the full-size one), so the trainer, the critics and the report treat both alike.
 """
 from __future__ import annotations
@@ -28,10 +29,13 @@ from frontalize.geometry.warp import FrontalWarp, mirror_about_midline
 from frontalize.models.generator import PixelNorm
 from frontalize.models.init import init_weights
 
-CHANNELS = (128, 256, 512, 1024, 1024)  # at S, S/2, S/4, S/8, S/16 for width 1 (the GPU size); the CPU's 0.25: 32 ... 256
+CHANNELS = (64, 128, 256, 512, 1024)  # at S, S/2, S/4, S/8, S/16 for width 1 (the GPU size); the CPU's 0.25: 16 ... 256
 FLOW_RANGE = 0.12  # the largest grid correction, in grid_sample's [-1, 1] units (0.12 = 7.7 px at 128 px)
 GAIN_RANGE = math.log(2.0)  # the shading gain stays within [1/2, 2]
-MASK_PRIOR = -4.0  # the fill's blend mask starts near sigmoid(-4) = 0.018: the warp shows through
+MASK_PRIOR = -4.0  # on the reference face the fill's blend mask starts at sigmoid(-4) = 0.018: the warp shows through
+# beyond it the warp has no geometry (the reference's depth is inpainted there: hair, ears, neck and background come out
+# smeared and doubled), so there the fill starts half in (sigmoid(0)); this many pixels of the face's edge count as beyond
+FACE_MARGIN = 2
 
 
 def _block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
@@ -58,12 +62,16 @@ class WarpRefiner(nn.Module):
         self.size = size
         self.warp = FrontalWarp(size)
         c = [max(8, int(round(n * width))) for n in CHANNELS]
-        self.enc = nn.ModuleList([_block(7, c[0])] + [_block(c[i - 1], c[i], stride=2) for i in range(1, 5)])
+        self.enc = nn.ModuleList([_block(8, c[0])] + [_block(c[i - 1], c[i], stride=2) for i in range(1, 5)])
         self.dec = nn.ModuleList([_block(c[i + 1] + c[i], c[i]) for i in range(3, -1, -1)])  # S/8 ... S
         self.to_flow_shading = _head(c[2], 2 + 3 + 3)  # at S/4: flow (x, y), log-gain (RGB), offset (RGB)
         self.to_fill = _head(c[0], 3 + 1)  # at S: fill RGB, mask logit
         init_weights(self.enc)
         init_weights(self.dec)
+        face = self.warp.face.view(1, 1, size, size).float()
+        inner = -F.max_pool2d(-face, 2 * FACE_MARGIN + 1, stride=1, padding=FACE_MARGIN)  # the face, eroded
+        self.register_buffer("face", face, persistent=False)
+        self.register_buffer("mask_prior", MASK_PRIOR * inner, persistent=False)
 
     def forward(self, x: torch.Tensor, pose: torch.Tensor | None = None) -> list[torch.Tensor]:
         return self.parts(x, pose)["outputs"]
@@ -73,7 +81,7 @@ class WarpRefiner(nn.Module):
         if pose is None:
             raise ValueError("model.geometry=refine needs the inputs' poses (landmarks in the manifest)")
         warped = self.warp(x, pose)
-        skips, h = [], torch.cat([warped.picture, warped.visible, x], 1)
+        skips, h = [], torch.cat([warped.picture, warped.visible, x, self.face.expand(len(x), -1, -1, -1)], 1)
         for block in self.enc:
             h = block(h)
             skips.append(h)
@@ -91,7 +99,7 @@ class WarpRefiner(nn.Module):
                                 align_corners=False)
         corrected = warped.visible * sampled + (1 - warped.visible) * mirror_about_midline(sampled)
         shaded = ((corrected + 1) / 2 * gain + offset) * 2 - 1
-        mask = torch.sigmoid(fill[:, 3:] + MASK_PRIOR)
+        mask = torch.sigmoid(fill[:, 3:] + self.mask_prior)
         out = mask * torch.tanh(fill[:, :3]) + (1 - mask) * shaded.clamp(-1, 1)
         return {"outputs": [F.avg_pool2d(out, 4), F.avg_pool2d(out, 2), out], "warped": warped.picture,
                 "corrected": corrected, "shaded": shaded, "mask": mask, "flow": flow, "gain": gain, "offset": offset}

@@ -56,8 +56,9 @@ class FrontalizationLoss:
                         ) -> tuple[torch.Tensor, dict, list]:
         c = self.cfg
         outs = self.G(profile, pose)
-        terms = {"gen_adv": self.adversarial.generator_loss(self.D(outs))}
-        weights = {"gen_adv": c.gan}
+        terms, weights = {}, {}
+        if c.gan:
+            terms["gen_adv"], weights["gen_adv"] = self.adversarial.generator_loss(self.D(outs)), c.gan
         if target is not None and c.l1:
             terms["l1"], weights["l1"] = l1_multiscale(outs, target), c.l1
         if target is not None and c.ssim:

@@ -234,7 +234,7 @@ class Trainer:
                 t_last, steps_since = now, 0
                 if self.info.is_main:
                     tracker.log(self.step, scalars)
-                    bar.set_postfix(g=f"{scalars['generator_total']:.3f}", d=f"{scalars['critic_total']:.3f}")
+                    bar.set_postfix(g=f"{scalars['generator_total']:.3f}", d=f"{scalars.get('critic_total', 0):.3f}")
             if self.info.is_main and (self.step % t.sample_every == 0 or self.step == t.steps):
                 grid = self.write_samples()
                 tracker.log_images(self.step, {"samples": grid})
@@ -255,10 +255,13 @@ class Trainer:
         self.G.train()
         self.D.train()
         clip = self.phases.adversarial.clip
+        critic = {}
         for profile, target, real, pose in batches:
             profile, target, real = (x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
                                      for x in (profile, target, real))
             pose = pose.to(self.device, non_blocking=True) if self.geometry else None
+            if not self.cfg.loss.gan:  # no adversarial term: the critics have nothing to teach, so they are not trained
+                continue
             self.opt_d.zero_grad(set_to_none=True)
             with self.precision.autocast():
                 d_loss, d_terms = self.phases.critic_phase(profile, real, float32_penalty=self.precision.needs_scaler,
@@ -267,6 +270,7 @@ class Trainer:
             d_norm = self._update(d_loss, self.D, self.opt_d, self.scaler_d)
             if clip:
                 clip_weights(self.D, clip)
+            critic = {**d_terms, "critic_total": d_loss, "grad_norm_critics": d_norm}
         self.opt_g.zero_grad(set_to_none=True)
         with self.precision.autocast():
             g_loss, g_terms, _ = self.phases.generator_phase(profile, target if self.has_targets else None, pose)
@@ -275,8 +279,8 @@ class Trainer:
         if self.G_ema is not None:
             self.G_ema.update_parameters(self.G)
         self.step += 1
-        return {**{k: v.detach() for k, v in {**d_terms, **g_terms}.items()}, "generator_total": g_loss.detach(),
-                "critic_total": d_loss.detach(), "grad_norm_generator": g_norm, "grad_norm_critics": d_norm}
+        return {**{k: v.detach() for k, v in {**critic, **g_terms}.items()}, "generator_total": g_loss.detach(),
+                "grad_norm_generator": g_norm}
 
     def _update(self, loss, module, optimizer, scaler) -> torch.Tensor:
         """Backward, average gradients across processes, step; returns the gradient norm before the step."""
