@@ -290,7 +290,7 @@ def test_validation_subjects_are_held_out_of_training_and_test_is_untouched(prep
     pairs, frontals = ProfilePairs(out, rows, 64, augment=None), FrontalFaces(out, rows, 64, augment=None)
     assert held.isdisjoint(int(r["subject"]) for r in pairs.rows)
     assert all(f"/{min(held):03d}/" not in str(p) for p in frontals.paths)
-    val = validation_rows(rows, gallery_flash=7)
+    val = validation_rows(rows, gallery_flash=7, protocol="setting1")
     gallery, probes = [r for r in val if r["role"] == "gallery"], [r for r in val if r["role"] == "probe"]
     assert sorted(int(r["subject"]) for r in gallery) == train_ids  # held-out and trained subjects, one shot each
     assert all(r["camera"] == "05_1" and r["flash"] == "7" for r in gallery)
