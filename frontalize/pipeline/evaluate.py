@@ -23,9 +23,10 @@ from frontalize.evaluation.quality import TargetQuality
 from frontalize.evaluation.report import write_report
 from frontalize.inference.frontalizer import load_generator
 from frontalize.recognition.recognizer import Recognizer, recognizer_record
-from frontalize.runs import checkpoint as ckpt
 from frontalize.runs.folders import NoCheckpoint, newest_generator_checkpoint, newest_recognizer
-from frontalize.runs.provenance import UNRECORDED, TrainedOn, Unrecorded, Use, check_clean, read_record, record_of
+from frontalize.runs.provenance import (
+    UNRECORDED, TrainedOn, Unrecorded, Use, check_clean, load_lazily, read_record, record_of,
+)
 
 
 def training_recognizer(cfg) -> Path | None:
@@ -41,7 +42,7 @@ def generator_check(protocol: str, prepared: Path | None):
     manifests = {}
 
     def refusal(path: Path) -> str | None:
-        state = ckpt.load(path, mmap=True)
+        state = load_lazily(path)
         try:
             record = record_of(state, path, "generator")
         except Unrecorded:

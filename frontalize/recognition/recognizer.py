@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from frontalize.data.template import ARCFACE_SIZE, TEMPLATE_ZOOM
 from frontalize.recognition.iresnet import IResNet, get_backbone, load_backbone_weights
-from frontalize.runs.provenance import EXTERNAL, TrainedOn, record_of
+from frontalize.runs.provenance import EXTERNAL, TrainedOn, load_lazily, record_of
 
 # the template crop resized so that its ArcFace window is exactly ARCFACE_SIZE pixels, then cut out
 _RESIZED = int(round(ARCFACE_SIZE / TEMPLATE_ZOOM))
@@ -89,7 +89,7 @@ def recognizer_record(path: str | Path, arch: str | None = None) -> TrainedOn:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"recognizer checkpoint not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    state = load_lazily(path)
     if isinstance(state, dict) and "backbone_config" in state:
         return record_of(state, path, "recognizer")
     return TrainedOn(f"{EXTERNAL}: arcface_torch backbone {path}" + (f" ({arch})" if arch else ""), None, None, ())

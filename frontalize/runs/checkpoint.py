@@ -47,9 +47,8 @@ def save(path: Path, state: dict) -> None:
         torch.save(state, f)
 
 
-def load(path: Path, mmap: bool = False) -> dict:
-    """``mmap``: tensors are read from the file only when used (reading a checkpoint's config or record is cheap)."""
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+def load(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def step_path(ckpt_dir: Path, step: int) -> Path:

@@ -168,11 +168,20 @@ class Use:
         return refusal
 
 
-def read_record(path: Path | str, what: str = "network") -> TrainedOn:
-    """The record of a checkpoint file, read without loading its weights (memory-mapped)."""
+def load_lazily(path: Path | str) -> dict:
+    """A checkpoint whose tensors stay on disk until used (memory-mapped), so reading its record is cheap; files in
+    torch's legacy (pre-zip) format cannot be mapped and are read whole."""
     import torch
 
-    return record_of(torch.load(path, map_location="cpu", weights_only=True, mmap=True), path, what)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_record(path: Path | str, what: str = "network") -> TrainedOn:
+    """The record of a checkpoint file, read without loading its weights."""
+    return record_of(load_lazily(path), path, what)
 
 
 def manifest_fingerprint(paths: list[Path]) -> str:
