@@ -33,17 +33,44 @@ def prepared_tiny(tiny_synthpie, tmp_path_factory):
     return out, summary
 
 
-def random_recognizer(path, seed=None):
-    """A tiny recognizer checkpoint with random weights (the layout recognition/train.py writes), at ``path``."""
+def random_recognizer(path, seed=None, record=None):
+    """A tiny recognizer checkpoint with random weights (the layout recognition/train.py writes), at ``path``.
+
+    ``record``: what it claims to be trained on (a ``TrainedOn``); by default random weights, which know nobody."""
     import json
 
     import torch
 
     from frontalize.recognition.iresnet import get_backbone
     from frontalize.runs import checkpoint as ckpt
+    from frontalize.runs.provenance import RECORD_KEY, TrainedOn
 
     if seed is not None:
         torch.manual_seed(seed)
-    ckpt.save(path, {"backbone": get_backbone("tiny").state_dict(),
+    record = record or TrainedOn("external: random weights (a test)", None, None, ())
+    ckpt.save(path, {"backbone": get_backbone("tiny").state_dict(), RECORD_KEY: record.to_json(),
                      "backbone_config": json.dumps({"arch": "tiny", "width": 1.0, "embedding": 512})})
     return path
+
+
+TINY_GAN = ["data.size=64", "data.workers=0", "model.width=0.125", "model.d_width=8", "train.batch_size=2",
+            "train.steps=2", "train.eval_every=1000", "loss.identity_features=vgg", "loss.recognizer=null",
+            "wandb.mode=disabled", "data.val_subjects=0"]
+
+
+def train_tiny_gan(prepared, runs, setting="1_3", *extra):
+    """A two-step GAN run on prepared `tiny` (seconds); returns its latest checkpoint."""
+    from frontalize.cli.train import main as train_main
+    from frontalize.runs import checkpoint as ckpt
+    from frontalize.runs.folders import runs_of
+
+    assert train_main(["--setting", setting, "--cpu", "--quiet", f"data.prepared={prepared}", f"train.runs_dir={runs}",
+                       *TINY_GAN, *extra]) == 0
+    return ckpt.latest(runs_of(runs / "gan")[-1] / "checkpoints")
+
+
+@pytest.fixture(scope="session")
+def tiny_gan(prepared_tiny, tmp_path_factory):
+    """A setting1 generator trained for two steps on prepared `tiny` (it records its training data)."""
+    out, _ = prepared_tiny
+    return train_tiny_gan(out, tmp_path_factory.mktemp("gan_runs"))

@@ -318,7 +318,7 @@ def test_validation_subjects_are_held_out_of_training_and_test_is_untouched(prep
     pairs, frontals = ProfilePairs(out, rows, 64, augment=None), FrontalFaces(out, rows, 64, augment=None)
     assert held.isdisjoint(int(r["subject"]) for r in pairs.rows)
     assert all(f"/{min(held):03d}/" not in str(p) for p in frontals.paths)
-    val = validation_rows(rows, gallery_flash=7)
+    val = validation_rows(rows, gallery_flash=7, protocol="setting1")
     gallery, probes = [r for r in val if r["role"] == "gallery"], [r for r in val if r["role"] == "probe"]
     assert sorted(int(r["subject"]) for r in gallery) == train_ids  # held-out and trained subjects, one shot each
     assert all(r["camera"] == "05_1" and r["flash"] == "7" for r in gallery)
@@ -342,6 +342,64 @@ def test_best_checkpoint_is_chosen_on_validation_never_on_test(prepared_tiny, tm
         assert [r["step"] for r in logged] == [1, 2]
         assert sorted(p.name for p in (run / "eval").iterdir()) == [f"rank1_{on}_step_0000000{i}.json" for i in (1, 2)]
         assert (run / "checkpoints" / "best.pt").exists() == bool(held)
+
+
+def test_best_checkpoint_is_chosen_on_every_validation_probe(prepared_tiny, tmp_path, monkeypatch, capsys):
+    """The check scores every probe of the validation subjects (a subsample is for test-probe monitoring only), and
+    best.pt is the step whose validation table is best; the run's header and summary say what validates."""
+    import numpy as np
+
+    from frontalize.data.manifest import read_manifest
+    from frontalize.data.multipie import camera_column
+    from frontalize.runs.provenance import read_record
+    from frontalize.training import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "CHECK_PROBES_PER_YAW", 1)  # a subsample would show at once
+    out, _ = prepared_tiny
+    rec = random_recognizer(tmp_path / "recognizer.pt")
+    extra = {"loss.identity_features": "recognizer", "loss.recognizer": str(rec), "loss.feature": "1.0",
+             "train.eval_every": "1", "data.val_subjects": "1", "train.checkpoint_every": "1", "train.keep_last": "5"}
+    assert train_main(["--setting", "1_4", "--cpu", "--quiet", *_overrides(out, tmp_path / "runs", 3, **extra)]) == 0
+    run = _only_run(tmp_path / "runs")
+    rows = read_manifest(out, "setting1", 64).rows
+    held = max(int(r["subject"]) for r in rows if r["split"] == "train")
+    probes = [r for r in rows if int(r["subject"]) == held and not (r["camera"] == "05_1" and r["flash"] == "7")]
+    expected = {c: sum(camera_column(r["camera"]) == c for r in probes) for c in {camera_column(r["camera"]) for r in probes}}
+    tables = [json.loads((run / "eval" / f"rank1_val_step_0000000{i}.json").read_text()) for i in (1, 2, 3)]
+    for table in tables:
+        assert {k: v["probes"] for k, v in table.items() if k != "all"} == expected
+        assert table["all"]["probes"] == len(probes)
+    means = [np.mean([v["frontalized"] for k, v in t.items() if k != "all"]) for t in tables]
+    best = max(range(3), key=lambda i: (means[i], i)) + 1  # ties go to the later step
+    assert ckpt.load(run / "checkpoints" / "best.pt")["step"] == best
+    record = read_record(run / "checkpoints" / "best.pt")
+    assert record.validation == (held,) and held not in record.subjects
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["validation"] == {"subjects": [held], "probes": len(probes), "chooses_best": True}
+    assert f"best.pt chosen on 1 held-out training subjects ({held}), {len(probes)} validation probes" in capsys.readouterr().out
+
+
+def test_trainer_refuses_a_scorer_that_knows_validation_or_test_faces(prepared_tiny, tmp_path, capsys):
+    from frontalize.config import load_config
+    from frontalize.data.manifest import read_manifest
+    from frontalize.runs.distributed import DistInfo
+    from frontalize.runs.provenance import TrainedOn
+    from frontalize.training.trainer import Trainer
+
+    out, _ = prepared_tiny
+    dataset = read_manifest(out, "setting1", 64).dataset  # setting1 on `tiny`: 1-2 train (2 validates), 3-6 tested
+    runs = tmp_path / "runs"
+    for subjects, why in (((1, 2), "it trained on 1 of the 1 validation subjects (2) that choose best.pt"),
+                          ((1, 4), "setting1 tests 4 subjects and this network trained on 1 of them (4)")):
+        rec = random_recognizer(tmp_path / "recognizer.pt", record=TrainedOn(dataset, "session01", 64, subjects))
+        extra = {"loss.identity_features": "recognizer", "loss.recognizer": str(rec), "loss.feature": "1.0",
+                 "data.val_subjects": "1"}
+        assert train_main(["--setting", "1_4", "--cpu", "--quiet", *_overrides(out, runs, 2, **extra)]) == 1
+        assert why in capsys.readouterr().err
+        with pytest.raises(ValueError, match="refusing the recognizer"):
+            Trainer(load_config("1_4", cpu=True, overrides=_overrides(out, runs, 2, **extra)), tmp_path / "run", DistInfo(),
+                    torch.device("cpu"), progress=False)
+    assert not (runs / "gan").exists()  # refused before any run folder was made
 
 
 def test_shipped_generator_is_the_moving_average_of_the_trained_one(prepared_tiny, tmp_path):

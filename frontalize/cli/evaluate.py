@@ -2,7 +2,8 @@
 
 Rank-1 by yaw for raw probes and their frontalized versions with the shared recognizer and the
 protocol's gallery; identity cosine and L1/PSNR/SSIM on the face box against the frontal target.
-Writes Markdown, CSV, a PNG chart and a sample grid per yaw; logs them to W&B when asked.
+Writes Markdown, CSV, a PNG chart and a sample grid per column; logs them to W&B when asked.  Refuses (exit 2)
+any network whose training record shows a subject the protocol tests, or that has no record.
 """
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", type=Path, help="generator checkpoint (default: the newest run's best, else latest)")
+    p.add_argument("--checkpoint", type=Path,
+                   help="generator checkpoint (default: the best, else latest, checkpoint of the newest GAN run whose "
+                        "training record suits --protocol: it never saw a subject that protocol tests)")
     p.add_argument("--protocol", default=None, help="setting1 | session01 | setting2 (default: the checkpoint's)")
     p.add_argument("--recognizer", type=Path,
-                   help="recognizer checkpoint (default: the one the generator was trained with, else the newest trained one)")
+                   help="recognizer checkpoint (default: the one the generator was trained with, else the newest trained one "
+                        "that suits the protocol)")
     p.add_argument("--recognizer-arch", choices=["r18", "r34", "r50", "r100"],
                    help="architecture of a bare arcface_torch backbone.pth given as --recognizer")
     p.add_argument("--competitor-recognizer", type=Path, metavar="RECOGNIZER",

@@ -69,6 +69,38 @@ CAMERA_BY_CODE = {c.code: c for c in CAMERAS}
 FRONTAL_CAMERA = "05_1"
 HEAD_HEIGHT_CAMERAS = tuple(c.name for c in CAMERAS if c.elevation == 0)
 
+# The columns of every rank-1 and image-quality table: one per camera, labelled by its yaw ("-45", "0", "+45"),
+# the raised cameras apart with an arrow ("-45↑", "+45↑"): a view from 20 degrees above is not the head-height
+# view of the same yaw, so the two are never averaged into one column.  Order: the head-height yaws ascending,
+# then the raised ones (the papers' tables are the head-height arc; the raised views come after it).
+RAISED = "↑"
+ALL_COLUMN = "all"  # every probe once
+
+
+def camera_column(camera: str) -> str:
+    """The table column of a camera: 08_0 -> "-45", 05_1 -> "0", 19_1 -> "+45↑"."""
+    c = CAMERA_BY_NAME[camera]
+    return (f"{c.yaw:+d}" if c.yaw else "0") + (RAISED if c.elevation else "")
+
+
+COLUMNS: tuple[str, ...] = tuple(camera_column(c.name) for c in CAMERAS)  # CAMERAS is already in table order
+
+
+def column_order(column: str) -> int:
+    """Sort key of a table column: the cameras' order, then "all" last (unknown labels after it)."""
+    if column in COLUMNS:
+        return COLUMNS.index(column)
+    return len(COLUMNS) + (column != ALL_COLUMN)
+
+
+def column_yaw(column: str) -> int:
+    """The yaw a column shows ("+45↑" -> 45)."""
+    return int(column.rstrip(RAISED))
+
+
+def is_raised(column: str) -> bool:
+    return column.endswith(RAISED)
+
 # Shots 00-19 of a recording: 00 and 19 fire no flash (room light only),
 # 01-18 fire one flash each.  07 is the frontal flash, our default gallery light.
 FLASHES: tuple[int, ...] = tuple(range(20))

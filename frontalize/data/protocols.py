@@ -106,3 +106,18 @@ def make_split(protocol: Protocol, subjects_by_session: dict[int, list[int]]) ->
 
 
 DEFAULT_GALLERY_FLASH = FRONTAL_FLASH
+
+
+def validation_subjects(train_subjects, n: int) -> frozenset[int]:
+    """The validation identities of a protocol: the last ``n`` subjects (by id) of its training split.
+
+    The one definition both sides use: the GAN trainer holds them out of its training and chooses ``best.pt``
+    on them (training/validation.py), and the recognizers that score that choice never train on them
+    (recognition/train.py, ``data.exclude_validation``).
+    """
+    ids = sorted({int(s) for s in train_subjects})
+    if n <= 0:
+        return frozenset()
+    if n >= len(ids):
+        raise ValueError(f"{n} validation subjects would leave no training subject (the training split has {len(ids)})")
+    return frozenset(ids[-n:])

@@ -1,9 +1,16 @@
 """Identification by pose: the one evaluator behind every rank-1 table of the project.
 
-Gallery: the rows with role ``gallery`` (one per test subject and recording, the protocol's frontal
-shot under the gallery flash).  Probes: the rows with role ``probe``, each matched against the gallery
-of its own recording (session01 has one per expression).  A probe is a hit when its nearest gallery
-embedding (cosine) is its own subject.
+Gallery: the rows with role ``gallery``, the protocol's frontal shots under the gallery flash.  Probes: the
+rows with role ``probe``.  Which gallery a probe is matched against is the protocol's rule, never guessed
+from the rows: setting1 and session01 match it against the gallery of its own recording (session01 has one
+per expression); setting2 against every test subject's one image from their earliest session
+(``Protocol.gallery_from_earliest_session``), whatever the probe's session and recording.  A probe is a hit
+when its nearest gallery embedding (cosine) is its own subject.  A probe whose subject has no image in its
+gallery (real Multi-PIE has gaps) cannot be identified at all: it is left out of rank-1 and counted, with
+its subject listed (``without_gallery``), never scored as a miss.
+
+Columns: one per camera (``data.multipie.camera_column``: "-45", "0", "+45", and the raised cameras apart,
+"-45↑", "+45↑"), then "all", which counts every probe once.
 
 What is scored is a grid of *views* and *scorers*:
   views    the probe pictures as given (``raw``) and any transform of them (``frontalized`` by a
@@ -13,7 +20,7 @@ What is scored is a grid of *views* and *scorers*:
            independent judge (``frontalized_judge``, ...);
   fusions  the L2-normalised sum of two views' embeddings (``fused`` = raw + frontalized), per scorer.
 Observers see every batch's pictures and embeddings and add their own per-probe values (image quality,
-identity cosine to the target; evaluation/quality.py).  Only per-yaw running sums are kept, so memory
+identity cosine to the target; evaluation/quality.py).  Only per-column running sums are kept, so memory
 does not grow with the number of probes.
 
 Callers: the recognizer's own table (recognition/train.py), the GAN trainer's periodic check
@@ -31,6 +38,8 @@ import torch
 from tqdm import tqdm
 
 from frontalize.data.images import load_batch
+from frontalize.data.multipie import ALL_COLUMN, camera_column, column_order
+from frontalize.data.protocols import PROTOCOLS
 from frontalize.geometry.pose import row_poses
 from frontalize.geometry.warp import FrontalWarp
 
@@ -58,25 +67,42 @@ class Scorer:
 
 
 class Observer(Protocol):
+    """Adds per-probe values; the names in ``counted`` are summed per column (how many probes had a target, ...),
+    every other value is averaged over the probes that have it."""
+
+    counted: tuple[str, ...]
+
     def __call__(self, rows: list[dict], pictures: dict[str, torch.Tensor],
                  embeddings: dict[tuple[str, str], torch.Tensor]) -> list[dict]: ...
 
 
 class Tally:
-    """Running means per key (a yaw, "all", or a (recording, yaw) pair)."""
+    """Running values per key (a column, "all", or a (recording, column) pair).
 
-    def __init__(self):
+    A value is averaged over the probes that have it (image quality exists only for probes with a target),
+    a ``counted`` one is summed; ``probes`` is how many probes the key holds.
+    """
+
+    def __init__(self, counted=()):
+        self.counted = frozenset(counted)
         self.n = defaultdict(int)
         self.sums = defaultdict(lambda: defaultdict(float))
+        self.counts = defaultdict(lambda: defaultdict(int))
 
     def add(self, keys, **values) -> None:
         for key in keys:
             for k, v in values.items():
                 self.sums[key][k] += float(v)
+                self.counts[key][k] += 1
             self.n[key] += 1
 
     def table(self, keys) -> dict:
-        return {k: {**{m: s / self.n[k] for m, s in self.sums[k].items()}, "probes": self.n[k]} for k in keys}
+        return {k: {**{m: int(s) if m in self.counted else s / self.counts[k][m] for m, s in self.sums[k].items()},
+                    "probes": self.n[k]} for k in keys}
+
+
+def column_of(row: dict) -> str:
+    return camera_column(row["camera"])
 
 
 def rank1_hits(probe_emb: torch.Tensor, gallery_emb: torch.Tensor, gallery_ids: np.ndarray, subjects: np.ndarray) -> np.ndarray:
@@ -98,47 +124,68 @@ def embed_rows(recognizer: Embedder, prepared: Path, rows: list[dict], size: int
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 
-def subsample_probes(probes: list[dict], per_yaw: int | None, seed: int = 0) -> list[dict]:
-    """A fixed random subset of at most ``per_yaw`` probes per yaw (all of them when None)."""
-    if per_yaw is None:
+def subsample_probes(probes: list[dict], per_column: int | None, seed: int = 0) -> list[dict]:
+    """A fixed random subset of at most ``per_column`` probes per table column (all of them when None)."""
+    if per_column is None:
         return probes
-    by_yaw = defaultdict(list)
+    by_column = defaultdict(list)
     for r in probes:
-        by_yaw[int(r["yaw"])].append(r)
+        by_column[column_of(r)].append(r)
     rng = np.random.default_rng(seed)
     out = []
-    for yaw in sorted(by_yaw):
-        rows = by_yaw[yaw]
-        idx = sorted(rng.choice(len(rows), min(per_yaw, len(rows)), replace=False))
+    for column in sorted(by_column, key=column_order):
+        rows = by_column[column]
+        idx = sorted(rng.choice(len(rows), min(per_column, len(rows)), replace=False))
         out += [rows[i] for i in idx]
     return out
 
 
+def gallery_rule(protocol: str):
+    """The protocol's answer to "which gallery is this probe matched against": a key shared by a probe and its gallery."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}: {', '.join(PROTOCOLS)}")
+    if PROTOCOLS[protocol].gallery_from_earliest_session:
+        return lambda row: "one image per subject"  # any session, any recording: the subject's one gallery image
+    return lambda row: row["recording"]  # the gallery of its own recording (expression)
+
+
 @torch.no_grad()
-def identify(rows: list[dict], prepared: Path, size: int, device, scorers: list[Scorer],
+def identify(rows: list[dict], prepared: Path, size: int, device, scorers: list[Scorer], protocol: str,
              views: dict[str, ViewTransform] | None = None, fusions: dict[str, tuple[str, str]] | None = None,
              observers: tuple[Observer, ...] = (), flip: bool = False, per_yaw: int | None = None, batch: int = 32,
              progress: bool = False) -> dict:
-    """Rank-1 by yaw (and by recording and yaw) for every scorer, view and fusion.
+    """Rank-1 by column (and by recording and column) for every scorer, view and fusion.
 
-    ``rows``: a manifest's rows (its test split's gallery and probes are used).  Returns
-    ``{"table": {yaw: {column: mean, ..., "probes": n}, ..., "all": {...}}, "by_recording": {rec: table}}``.
+    ``rows``: a manifest's rows (its test split's gallery and probes are used); ``protocol`` decides which
+    gallery each probe is matched against; ``per_yaw``: at most this many probes per column.  Returns
+    ``{"table": {column: {name: value, ..., "probes": n}, ..., "all": {...}}, "by_recording": {rec: table},
+    "without_gallery": {"subjects": [...], "probes": n}}``.
     """
     views = {"raw": lambda x, _: x, **(views or {})}
     fusions = {k: v for k, v in (fusions or {}).items() if all(part in views for part in v)}
+    group_of = gallery_rule(protocol)
     test = [r for r in rows if r["split"] == "test"]
     gallery = [r for r in test if r["role"] == "gallery"]
-    probes = subsample_probes([r for r in test if r["role"] == "probe"], per_yaw)
+    probes = [r for r in test if r["role"] == "probe"]
     if not gallery or not probes:
         raise ValueError("no test gallery or probes in these rows")
-    tally = Tally()
-    recordings = sorted({r["recording"] for r in gallery})
+    galleries = defaultdict(list)
+    for r in gallery:
+        galleries[group_of(r)].append(r)
+    in_gallery = {group: {r["subject"] for r in g_rows} for group, g_rows in galleries.items()}
+    orphans = [r for r in probes if r["subject"] not in in_gallery.get(group_of(r), ())]
+    probes = subsample_probes([r for r in probes if r["subject"] in in_gallery.get(group_of(r), ())], per_yaw)
+    if not probes:
+        raise ValueError(f"no probe's subject has a gallery image ({len(orphans)} probes of "
+                         f"{len({r['subject'] for r in orphans})} subjects without one)")
+    tally = Tally(counted=[name for observe in observers for name in getattr(observe, "counted", ())])
     bar = tqdm(total=len(probes), unit="probe", desc="identification", disable=not progress, leave=False)
-    for rec in recordings:
-        g_rows = [r for r in gallery if r["recording"] == rec]
+    for group, g_rows in galleries.items():
+        p_rows = [r for r in probes if group_of(r) == group]
+        if not p_rows:
+            continue
         g_ids = np.array([r["subject"] for r in g_rows])
         g_emb = {s.name: embed_rows(s.recognizer, prepared, g_rows, size, device, flip=flip) for s in scorers}
-        p_rows = [r for r in probes if r["recording"] == rec]
         for i in range(0, len(p_rows), batch):
             chunk = p_rows[i : i + batch]
             x = load_batch(prepared, [r["crop_path"] for r in chunk], size, device)
@@ -161,14 +208,17 @@ def identify(rows: list[dict], prepared: Path, size: int, device, scorers: list[
                 for v, extra in zip(values, observe(chunk, pictures, embeddings)):
                     v.update(extra)
             for r, v in zip(chunk, values):
-                tally.add((int(r["yaw"]), "all", (rec, int(r["yaw"])), (rec, "all")), **v)
+                column, rec = column_of(r), r["recording"]
+                tally.add((column, ALL_COLUMN, (rec, column), (rec, ALL_COLUMN)), **v)
             bar.update(len(chunk))
     bar.close()
-    yaws = sorted({int(r["yaw"]) for r in probes})
+    columns = sorted({column_of(r) for r in probes}, key=column_order)
+    recordings = sorted({r["recording"] for r in probes})
     return {
-        "table": tally.table(yaws + ["all"]),
-        "by_recording": {rec: {k[1]: v for k, v in tally.table([(rec, y) for y in yaws if tally.n[(rec, y)]]
-                                                                + [(rec, "all")]).items()} for rec in recordings},
+        "table": tally.table(columns + [ALL_COLUMN]),
+        "by_recording": {rec: {k[1]: v for k, v in tally.table([(rec, c) for c in columns if tally.n[(rec, c)]]
+                                                                + [(rec, ALL_COLUMN)]).items()} for rec in recordings},
+        "without_gallery": {"subjects": sorted({int(r["subject"]) for r in orphans}), "probes": len(orphans)},
     }
 
 

@@ -1,7 +1,9 @@
 """The identity report's files: Markdown and CSV tables, a PNG chart, a sample grid, JSON.
 
 It only writes what ``identification.identify`` measured (with ``quality.TargetQuality`` as observer);
-every file is written atomically.
+every file is written atomically.  Columns are the table's camera columns in their fixed order (head-height
+yaws ascending, then the raised cameras, data/multipie.py), then "all".  The header names every network and
+what it was trained on (runs/provenance.py); notes under the table say which probes a figure leaves out.
 """
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from frontalize.data.images import write_png
+from frontalize.data.multipie import ALL_COLUMN, RAISED, column_order, column_yaw, is_raised
+from frontalize.evaluation.quality import SELF_TARGET, WITH_TARGET
+from frontalize.runs.provenance import TrainedOn
 from frontalize.utils.io import atomic_open, atomic_write_bytes, atomic_write_text
 
 VIEW_LABELS = {"raw": "raw", "frontalized": "frontalized", "fused": "raw+frontalized fusion",
@@ -21,6 +26,7 @@ SCORER_LABELS = {"all_pose": "all-pose recognizer", "judge": "independent judge"
 QUALITY = (("identity_cosine", "identity cosine to target", "{:.3f}"), ("psnr", "PSNR face (dB)", "{:.1f}"),
            ("ssim", "SSIM face", "{:.3f}"))
 QUALITY_KEYS = ("identity_cosine", "l1", "psnr", "ssim")
+COUNTS = ("probes", WITH_TARGET, SELF_TARGET)  # per-column counts, not measures
 
 
 def _quality_view(column: str) -> str | None:
@@ -55,7 +61,7 @@ def _split_column(column: str) -> tuple[str, str]:
 
 def rank1_columns(table: dict) -> list[str]:
     """The rank-1 columns present, in reading order: by scorer (shared first), then by view."""
-    present = {k for row in table.values() for k in row if k != "probes" and not _is_quality(k)}
+    present = {k for row in table.values() for k in row if k not in COUNTS and not _is_quality(k)}
     order = list(VIEW_LABELS)
     scorers = [""] + list(SCORER_LABELS)
     return sorted(present, key=lambda c: (scorers.index(_split_column(c)[1]) if _split_column(c)[1] in scorers else 99,
@@ -68,36 +74,87 @@ def rank1_label(column: str) -> str:
     return f"rank-1 {VIEW_LABELS.get(view, view)}{who} (%)"
 
 
-def markdown_table(table: dict, title: str) -> str:
-    yaws = [k for k in table if k != "all"]
-    keys = yaws + ["all"]
-    lines = [f"### {title}", "", "| yaw | " + " | ".join(f"{y:+d}°" for y in yaws) + " | all |",
-             "|---|" + "---|" * (len(yaws) + 1)]
+def table_columns(table: dict) -> list[str]:
+    """The table's camera columns in their fixed order, without "all"."""
+    return sorted((k for k in table if k != ALL_COLUMN), key=column_order)
+
+
+def column_heading(column: str) -> str:
+    """"-45" -> "-45°", "+45↑" -> "+45°↑" (raised), "all" stays."""
+    if column == ALL_COLUMN:
+        return column
+    return column.replace(RAISED, "°" + RAISED) if is_raised(column) else column + "°"
+
+
+def table_notes(result: dict) -> list[str]:
+    """What the table's figures leave out, in words (under the Markdown table, in the JSON)."""
+    table, notes = result["table"], []
+    own = {c: int(row.get(SELF_TARGET, 0)) for c, row in table.items() if c != ALL_COLUMN and row.get(SELF_TARGET)}
+    if own:
+        where = ", ".join(f"{n} at {column_heading(c)}" for c, n in sorted(own.items(), key=lambda kv: column_order(kv[0])))
+        notes.append(f"Image-quality rows leave out {sum(own.values())} probes ({where}) that are their own frontal target "
+                     "(the frontal camera under a flash other than the gallery's): there they would measure reconstruction, "
+                     "not frontalization. Their rank-1 counts.")
+    missing = result.get("without_gallery") or {}
+    if missing.get("probes"):
+        notes.append(f"{missing['probes']} probes of {len(missing['subjects'])} test subjects without a gallery image "
+                     f"(subjects {', '.join(map(str, missing['subjects']))}) cannot be identified: they are left out "
+                     "of rank-1, not counted as misses.")
+    return notes
+
+
+def networks_block(networks: list[tuple[str, str, TrainedOn]]) -> list[str]:
+    return ["Networks and what they were trained on:"] + [f"- {role} `{path}`: {record.describe()}"
+                                                          for role, path, record in networks]
+
+
+def markdown_table(table: dict, title: str, networks: list[tuple[str, str, TrainedOn]] = (),
+                   notes: list[str] = ()) -> str:
+    columns = table_columns(table)
+    keys = columns + [ALL_COLUMN]
+    lines = [f"### {title}", ""]
+    if networks:
+        lines += networks_block(networks) + [""]
+    lines += ["| yaw | " + " | ".join(column_heading(c) for c in keys) + " |", "|---|" + "---|" * len(keys)]
     rows = [(rank1_label(c), c, lambda v: f"{100 * v:.1f}") for c in rank1_columns(table)]
     rows += [(label, key, fmt.format) for key, label, fmt in quality_columns(table)]
     for label, key, fmt in rows:
-        if any(key in table[k] for k in yaws):
+        if any(key in table[k] for k in columns):
             lines.append(f"| {label} | " + " | ".join(fmt(table[k][key]) if key in table[k] else "–" for k in keys) + " |")
     lines.append("| probes | " + " | ".join(str(table[k]["probes"]) for k in keys) + " |")
+    if any(WITH_TARGET in table[k] for k in keys):
+        lines.append("| probes with a target | " + " | ".join(str(int(table[k].get(WITH_TARGET, 0))) for k in keys) + " |")
+    if notes:
+        lines += [""] + [f"Note: {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
 
 def _chart_png(table: dict, title: str) -> bytes:
+    """Rank-1 by yaw: a line over the head-height columns, the raised cameras as open triangles at their yaw."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    yaws = [k for k in table if k != "all"]
+    columns = table_columns(table)
+    level = [c for c in columns if not is_raised(c)]
+    raised = [c for c in columns if is_raised(c)]
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
     styles = iter(["o-", "s-", "^--", "d:", "v-.", "x-", "P--", "*:"])
     for column in rank1_columns(table):
-        if all(column in table[y] for y in yaws):
-            ax.plot(yaws, [100 * table[y][column] for y in yaws], next(styles, "-"), label=rank1_label(column)[7:-4])
+        if all(column in table[c] for c in level):
+            (line,) = ax.plot([column_yaw(c) for c in level], [100 * table[c][column] for c in level], next(styles, "-"),
+                              label=rank1_label(column)[7:-4])
+            up = [c for c in raised if column in table[c]]
+            if up:
+                ax.plot([column_yaw(c) for c in up], [100 * table[c][column] for c in up], "^", mfc="none",
+                        color=line.get_color(), ms=8)
+    if raised:
+        ax.plot([], [], "^", mfc="none", color="grey", label=f"raised camera ({', '.join(raised)})")
     ax.set_xlabel("yaw (degrees)")
     ax.set_ylabel("rank-1 (%)")
     ax.set_ylim(0, 101)
-    ax.set_xticks(yaws)
+    ax.set_xticks(sorted({column_yaw(c) for c in columns}))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
@@ -108,26 +165,42 @@ def _chart_png(table: dict, title: str) -> bytes:
     return buf.getvalue()
 
 
-def write_report(result: dict, out_dir: Path, protocol: str, title: str, samples: dict | None = None) -> dict[str, Path]:
-    """Write the report of one protocol; returns the paths by kind (csv, markdown, chart, samples, json)."""
+def write_report(result: dict, out_dir: Path, protocol: str, title: str, samples: dict | None = None,
+                 networks: list[tuple[str, str, TrainedOn]] = (), dataset: str | None = None) -> dict[str, Path]:
+    """Write the report of one protocol; returns the paths by kind (csv, markdown, chart, samples, json).
+
+    ``networks``: (role, checkpoint, what it was trained on) of every network the figures come from."""
     out_dir = Path(out_dir)
     table = result["table"]
+    keys = table_columns(table) + [ALL_COLUMN]
     columns = rank1_columns(table)
+    notes = table_notes(result)
     paths = {"csv": out_dir / f"rank1_{protocol}.csv", "markdown": out_dir / f"rank1_{protocol}.md",
              "chart": out_dir / f"rank1_{protocol}.png", "json": out_dir / f"report_{protocol}.json"}
     with atomic_open(paths["csv"], "w") as f:
         w = csv.writer(f)
+        counts = [c for c in COUNTS[1:] if any(c in row for row in table.values())]
         extra = sorted({k for row in table.values() for k in row if _is_quality(k)}, key=lambda c: (c.count("_"), c))
-        w.writerow(["yaw", "probes"] + [f"rank1_{c}" for c in columns] + extra)
-        for k, v in table.items():
-            w.writerow([k, v["probes"]] + [f"{v[m]:.4f}" if m in v else "" for m in columns + extra])
-    atomic_write_text(paths["markdown"], markdown_table(table, title))
+        w.writerow(["yaw", "probes", *counts] + [f"rank1_{c}" for c in columns] + extra)
+        for k in keys:
+            v = table[k]
+            w.writerow([k, v["probes"], *[int(v.get(c, 0)) for c in counts]]
+                       + [f"{v[m]:.4f}" if m in v else "" for m in columns + extra])
+    atomic_write_text(paths["markdown"], markdown_table(table, title, networks, notes))
     atomic_write_bytes(paths["chart"], _chart_png(table, title))
-    if samples:  # one row per yaw: input | each view (frontalized, baseline, warp) | target
+    if samples:  # one row per column: input | each view (frontalized, baseline, warp) | target
         paths["samples"] = out_dir / f"samples_{protocol}.png"
-        write_png(paths["samples"], np.concatenate([np.concatenate(samples[y], axis=1) for y in sorted(samples)], axis=0))
+        write_png(paths["samples"], np.concatenate([np.concatenate(samples[c], axis=1)
+                                                    for c in sorted(samples, key=column_order)], axis=0))
     atomic_write_text(paths["json"], json.dumps({
-        "protocol": protocol, "title": title, "table": {str(k): v for k, v in table.items()},
+        "protocol": protocol, "title": title, "dataset": dataset,
+        "networks": [{"role": role, "path": str(path), "trained_on": record.describe(), "record": json.loads(record.to_json())}
+                     for role, path, record in networks],
+        "columns": keys,
+        "table": {k: table[k] for k in keys},
         "by_recording": {rec: {str(k): v for k, v in t.items()} for rec, t in result.get("by_recording", {}).items()},
-    }, indent=1))
+        "without_gallery": result.get("without_gallery", {"subjects": [], "probes": 0}),
+        "self_target_probes": int(sum(table[k].get(SELF_TARGET, 0) for k in keys if k != ALL_COLUMN)),
+        "notes": notes,
+    }, indent=1, ensure_ascii=False))
     return paths

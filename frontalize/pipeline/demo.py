@@ -4,7 +4,9 @@ SynthPIE `small` -> aligned crops, poses and protocol manifests -> the shared re
 judge -> a GAN with geometry (setting1_4g, CPU configuration) -> the identity report on setting1 (warp-only
 baseline, judge rows) -> `frontalize infer` on a test subject's profile photo.
 Each step says what it does and the command that does it alone, shows a progress bar with the time left,
-and skips work that is already done (a finished recognizer run, a finished GAN run, generated files).
+and skips work that is already done (a finished recognizer run, a finished GAN run, generated files) when
+what was done suits the demo: networks whose training record shows no setting1 test subject (and, for the
+shared recognizer, none of the GAN's validation subjects), at the demo's crop size.
 """
 from __future__ import annotations
 
@@ -20,9 +22,13 @@ from frontalize.inference.frontalizer import Frontalizer, frontalize_files
 from frontalize.pipeline.data import DEFAULT_PRESET, DEFAULT_SIZE, generate_default
 from frontalize.pipeline.evaluate import ReportRequest, identity_report
 from frontalize.pipeline.gan import launch
-from frontalize.pipeline.recognizer import JUDGE, JUDGE_RECIPE, train_recognizer_recipe, train_shared_recognizer
+from frontalize.pipeline.recognizer import (
+    JUDGE, JUDGE_RECIPE, newest_suitable_recognizer, scorer_use, shared_recipe_overrides, train_recognizer_recipe,
+    train_shared_recognizer,
+)
 from frontalize.runs import checkpoint as ckpt
-from frontalize.runs.folders import finished_gan_run, newest_recognizer
+from frontalize.runs.folders import finished_gan_run
+from frontalize.runs.provenance import Use
 from frontalize.synthpie.generate import PRESETS
 
 SETTING = "setting1_4g"
@@ -79,14 +85,19 @@ def run_demo(out: Path = Path("runs/demo"), runs: Path = Path("runs"), progress:
     # the recognizers' own tables on the demo's protocol only: session01's 2,842 probes would cost the demo
     # most of a minute (`frontalize train-recognizer` alone evaluates both protocols)
     recognizer_overrides = [f"eval.protocols=[{PROTOCOL}]", *recognizer_overrides]
-    recognizer = newest_recognizer(paths.runs)
+    gan_overrides = [f"data.prepared={paths.prepared}", f"train.runs_dir={paths.runs}", *gan_overrides]
+    val_subjects = load_config(SETTING, cpu=True, overrides=gan_overrides).data.val_subjects
+    scorer = scorer_use(paths.prepared, PROTOCOL, DEFAULT_SIZE, val_subjects)  # the GAN's identity loss and validation
+    evaluated = Use(scorer.protocol, scorer.dataset, scorer.size, scorer.tested)  # what the report checks
+    recognizer = newest_suitable_recognizer(paths.runs, scorer)
     steps.begin("the shared recognizer (tiny IResNet, ArcFace)" + (f": using {recognizer}" if recognizer else ""),
                 f"python scripts/train_recognizer.py --config configs/recognizer_synthpie.yaml data.prepared={paths.prepared}")
     if recognizer is None:
         recognizer = train_shared_recognizer(paths.prepared, DEFAULT_SIZE, paths.runs, progress=progress,
-                                             overrides=list(recognizer_overrides))
+                                             overrides=[*shared_recipe_overrides(PROTOCOL, val_subjects),
+                                                        *recognizer_overrides])
 
-    judge = newest_recognizer(paths.runs, JUDGE)
+    judge = newest_suitable_recognizer(paths.runs, evaluated, JUDGE)
     steps.begin("the independent judge (IResNet-34 layout, another seed; no training loss uses it)"
                 + (f": using {judge}" if judge else ""),
                 f"python scripts/train_recognizer.py --config configs/{JUDGE_RECIPE.name} data.prepared={paths.prepared}")
@@ -94,12 +105,11 @@ def run_demo(out: Path = Path("runs/demo"), runs: Path = Path("runs"), progress:
         judge = train_recognizer_recipe(JUDGE_RECIPE, JUDGE, paths.prepared, DEFAULT_SIZE, paths.runs, progress=progress,
                                         overrides=list(recognizer_overrides))
 
-    run = finished_gan_run(paths.runs, SETTING)
+    run = finished_gan_run(paths.runs, SETTING, evaluated.check("generator"))
     steps.begin(f"GAN {SETTING}, CPU configuration" + (f": using the finished run {run}" if run else ""),
                 f"python scripts/train_gan.py --setting {SETTING} --cpu data.prepared={paths.prepared}")
     if run is None:
-        cfg = load_config(SETTING, cpu=True, overrides=[f"data.prepared={paths.prepared}", f"loss.recognizer={recognizer}",
-                                                         f"train.runs_dir={paths.runs}", *gan_overrides])
+        cfg = load_config(SETTING, cpu=True, overrides=[f"loss.recognizer={recognizer}", *gan_overrides])
         run = Path(launch(cfg, progress=progress)["run_dir"])
     checkpoint = run / "checkpoints" / "best.pt"
     checkpoint = checkpoint if checkpoint.exists() else ckpt.latest(run / "checkpoints")

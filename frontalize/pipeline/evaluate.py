@@ -1,28 +1,65 @@
 """The identity report of a generator checkpoint: which networks and data, then identification and the files.
 
 Defaults follow the checkpoint: its protocol, its prepared data, and the recognizer its identity loss
-used (one recognizer serves training and evaluation), else the newest trained one.
+used (one recognizer serves training and evaluation), else the newest trained one that suits the protocol.
+Without ``--checkpoint`` the generator is the newest one that suits the protocol asked for.
+
+Every network the figures come from (generator, shared recognizer, judge, all-pose competitor, baseline
+generator) is checked against its training record before anything is measured: one that trained on, or chose
+its checkpoint with, a subject the protocol tests is refused, naming the overlap, and so is one trained at
+another crop size (runs/provenance.py).  The report's header names each network and its training data.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from frontalize.data.manifest import read_manifest
+from frontalize.config import from_yaml
+from frontalize.data.manifest import ManifestMissing, read_manifest
 from frontalize.evaluation.identification import Scorer, generator_view, identify, warp_view
 from frontalize.evaluation.quality import TargetQuality
 from frontalize.evaluation.report import write_report
 from frontalize.inference.frontalizer import load_generator
-from frontalize.recognition.recognizer import Recognizer
+from frontalize.recognition.recognizer import Recognizer, recognizer_record
 from frontalize.runs.folders import NoCheckpoint, newest_generator_checkpoint, newest_recognizer
+from frontalize.runs.provenance import (
+    UNRECORDED, TrainedOn, Unrecorded, Use, check_clean, load_lazily, read_record, record_of,
+)
 
 
 def training_recognizer(cfg) -> Path | None:
     """The recognizer the generator's identity loss used, if it still exists."""
     path = cfg.loss.recognizer
     return Path(path) if cfg.loss.identity_features == "recognizer" and path and Path(path).exists() else None
+
+
+def generator_check(protocol: str, prepared: Path | None):
+    """"The newest generator" for ``protocol``: the reason to pass a checkpoint over (None when it suits).
+
+    The data it would be evaluated on is its own prepared folder (or ``prepared``) at its own crop size."""
+    manifests = {}
+
+    def refusal(path: Path) -> str | None:
+        state = load_lazily(path)
+        try:
+            record = record_of(state, path, "generator")
+        except Unrecorded:
+            return UNRECORDED
+        cfg = from_yaml(state["config"])
+        where, size = Path(prepared or cfg.data.prepared), cfg.data.size
+        if (where, size) not in manifests:
+            try:
+                manifests[(where, size)] = read_manifest(where, protocol, size)
+            except ManifestMissing:
+                manifests[(where, size)] = None
+        manifest = manifests[(where, size)]
+        if manifest is None:
+            return f"no {protocol} manifest at {size} px in {where}"
+        return Use(protocol, manifest.dataset, size, frozenset(manifest.subjects("test"))).refusal(record)
+
+    return refusal
 
 
 @dataclass
@@ -52,25 +89,50 @@ class Report:
     protocol: str
     checkpoint: Path
     setting: str
+    networks: list[tuple[str, str, TrainedOn]] = field(default_factory=list)
+
+
+def default_generator(req: "ReportRequest") -> Path:
+    if req.protocol is None:  # the newest run on its own protocol (checked below like any other)
+        return newest_generator_checkpoint(req.runs_dir)
+    return newest_generator_checkpoint(req.runs_dir, generator_check(req.protocol, req.prepared), req.protocol)
+
+
+def check_networks(networks: list[tuple[str, Path, TrainedOn]], protocol: str, manifest, size: int) -> None:
+    """Refuse any network that saw a subject ``protocol`` tests (in the manifest's people), or other-sized crops."""
+    tested = manifest.subjects("test")
+    for name, path, record in networks:
+        check_clean(name, path, record, protocol, tested, manifest.dataset, size)
 
 
 def identity_report(req: ReportRequest) -> Report:
     device = torch.device(req.device)
-    checkpoint = req.checkpoint or newest_generator_checkpoint(req.runs_dir)
+    checkpoint = req.checkpoint or default_generator(req)
     generator, cfg = load_generator(checkpoint, device)
-    rec_path = req.recognizer or training_recognizer(cfg) or newest_recognizer(req.runs_dir)
+    protocol = req.protocol or cfg.data.protocol
+    prepared = req.prepared or Path(cfg.data.prepared)
+    size = cfg.data.size
+    manifest = read_manifest(prepared, protocol, size)
+    use = Use(protocol, manifest.dataset, size, frozenset(manifest.subjects("test")))
+    rec_path = (req.recognizer or training_recognizer(cfg)
+                or newest_recognizer(req.runs_dir, check=use.check("recognizer"), wanted=use.describe()))
     if rec_path is None:
         raise NoCheckpoint("no trained recognizer: python scripts/train_recognizer.py --config configs/recognizer_synthpie.yaml")
+    networks = [("generator", checkpoint, read_record(checkpoint, "generator")),
+                ("shared recognizer", rec_path, recognizer_record(rec_path, req.recognizer_arch))]
+    if req.judge:
+        networks.append(("independent judge", req.judge, recognizer_record(req.judge)))
+    if req.competitor:
+        networks.append(("all-pose competitor", req.competitor, recognizer_record(req.competitor)))
+    if req.baseline:
+        networks.append(("baseline generator", req.baseline, read_record(req.baseline, "baseline generator")))
+    check_networks(networks, protocol, manifest, size)
     shared = Scorer("", Recognizer.load(rec_path, arch=req.recognizer_arch).to(device))
     scorers = [shared]
     if req.judge:
         scorers.append(Scorer("judge", Recognizer.load(req.judge).to(device)))
     if req.competitor:
         scorers.append(Scorer("all_pose", Recognizer.load(req.competitor).to(device), views=("raw",)))
-    protocol = req.protocol or cfg.data.protocol
-    prepared = req.prepared or Path(cfg.data.prepared)
-    size = cfg.data.size
-    manifest = read_manifest(prepared, protocol, size)
     views = {"frontalized": generator_view(generator)}
     if req.baseline:
         baseline, baseline_cfg = load_generator(req.baseline, device)
@@ -81,14 +143,15 @@ def identity_report(req: ReportRequest) -> Report:
         views["warp"] = warp_view(size, device)
     quality = TargetQuality(shared, prepared, size, device, flip=req.flip, gallery_flash=manifest.gallery_flash,
                             views=[v for v in ("frontalized", "baseline", "warp") if v in views])
-    result = identify(manifest.rows, prepared, size, device, scorers, views=views,
+    result = identify(manifest.rows, prepared, size, device, scorers, protocol, views=views,
                       fusions={"fused": ("raw", "frontalized"), "warp_fused": ("raw", "warp")},
                       observers=(quality,), flip=req.flip, per_yaw=req.per_yaw, progress=req.progress)
     run = checkpoint.parent.parent
     title = (f"{cfg.setting} (geometry: {cfg.model.geometry}) on {protocol} ({run.name}/{checkpoint.name}), "
              f"recognizer {Path(rec_path).parent.name}" + (f", judge {Path(req.judge).parent.name}" if req.judge else ""))
-    paths = write_report(result, req.out or run / "report", protocol, title, quality.samples)
-    return Report(result, paths, title, protocol, checkpoint, cfg.setting)
+    listed = [(name, str(path), record) for name, path, record in networks]
+    paths = write_report(result, req.out or run / "report", protocol, title, quality.samples, listed, manifest.dataset)
+    return Report(result, paths, title, protocol, checkpoint, cfg.setting, listed)
 
 
 def log_report(report: Report, mode: str, project: str, init_timeout: int) -> None:

@@ -17,8 +17,9 @@ from frontalize.pipeline.recognizer import ensure_recognizer
 from frontalize.runs import checkpoint as ckpt
 from frontalize.runs import distributed as ddp
 from frontalize.runs.folders import GAN, latest_run_dir, new_run_dir
+from frontalize.runs.provenance import subject_ranges
 from frontalize.runs.tracking import Tracker
-from frontalize.training.trainer import Trainer, config_dict, truncate_metrics
+from frontalize.training.trainer import Trainer, check_identity_recognizer, config_dict, truncate_metrics
 from frontalize.utils.io import atomic_write_text
 
 
@@ -35,10 +36,13 @@ def encoder_origin(cfg: Config) -> str:
             "or model.pretrain.steps=N to pretrain it on the training subjects)")
 
 
-def checkpoint_choice(val_subjects: set[int]) -> str:
-    if not val_subjects:
-        return "no validation subjects: best.pt is not chosen (the periodic check on test probes only monitors)"
-    return f"best.pt chosen on {len(val_subjects)} held-out training subjects ({', '.join(map(str, sorted(val_subjects)))})"
+def checkpoint_choice(validation: dict) -> str:
+    """The run header's line on what chooses best.pt (``Trainer.validation_summary``)."""
+    if not validation["subjects"]:
+        return ("no validation subjects: best.pt is not chosen (the periodic check on test probes only monitors, "
+                f"{validation['monitoring']})")
+    return (f"best.pt chosen on {len(validation['subjects'])} held-out training subjects "
+            f"({subject_ranges(validation['subjects'])}), {validation['probes']} validation probes")
 
 
 def resolve_device(cfg: Config) -> torch.device:
@@ -87,6 +91,7 @@ def launch(cfg: Config, resume: str | None = None, progress: bool = True) -> dic
             ensure_prepared(Path(cfg.data.prepared), cfg.data.protocol, cfg.data.size,
                             Path(cfg.data.root) if cfg.data.root else None, progress=progress)
             ensure_recognizer(cfg, progress)
+            check_identity_recognizer(cfg)  # before a run folder exists: a refused recognizer leaves none behind
         cfg.loss.recognizer = _share(info, cfg.loss.recognizer)  # everyone waits for rank 0's preparation
         run_dir = _run_dir(cfg, resume, info)
         trainer = Trainer(cfg, run_dir, info, device, progress=progress)
@@ -104,8 +109,9 @@ def launch(cfg: Config, resume: str | None = None, progress: bool = True) -> dic
         if info.is_main:
             print(f"encoder: {encoder_origin(cfg)}")
             print(f"{cfg.setting}: {cfg.data.protocol} at {cfg.data.size}px on {device} x{info.world}, "
-                  f"{len(trainer.inputs)} training inputs; {checkpoint_choice(trainer.val_subjects)}; "
+                  f"{len(trainer.inputs)} training inputs; {checkpoint_choice(trainer.validation_summary())}; "
                   f"{trainer.identity_note}; run folder {run_dir} (W&B {tracker.mode})")
+            print(f"trained on: {trainer.trained_on.describe()}")
         try:
             result = trainer.train(tracker)
         except ckpt.NonFiniteLoss as e:
@@ -115,7 +121,8 @@ def launch(cfg: Config, resume: str | None = None, progress: bool = True) -> dic
             tracker.finish()
         digests = ddp.replica_digests({"generator": trainer.G, "critics": trainer.D}, info)
         summary = {**result, "run_dir": str(run_dir), "world_size": info.world, "replica_digests": digests,
-                   "replicas_identical": all(len(set(v)) == 1 for v in digests.values())}
+                   "replicas_identical": all(len(set(v)) == 1 for v in digests.values()),
+                   "trained_on": trainer.trained_on.describe(), "validation": trainer.validation_summary()}
         if info.is_main:
             atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1))
             print(f"done: step {trainer.step}, run folder {run_dir}")

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from frontalize.config import CONFIG_DIR, Config
+from frontalize.data.manifest import read_manifest
+from frontalize.data.protocols import validation_subjects
 from frontalize.recognition.config import load_recognizer_config
 from frontalize.recognition.train import train
-from frontalize.runs.folders import RECOGNIZER, newest_recognizer
+from frontalize.runs.folders import RECOGNIZER, NoneSuits, newest_recognizer
+from frontalize.runs.provenance import Use
 
 SHARED_RECIPE = CONFIG_DIR / "recognizer_synthpie.yaml"
 JUDGE_RECIPE = CONFIG_DIR / "recognizer_synthpie_judge.yaml"
@@ -27,14 +30,40 @@ def train_shared_recognizer(prepared: Path, size: int, runs_root: Path, wandb_mo
     return train_recognizer_recipe(SHARED_RECIPE, RECOGNIZER, prepared, size, runs_root, wandb_mode, progress, overrides)
 
 
+def scorer_use(prepared: Path, protocol: str, size: int, val_subjects: int) -> Use:
+    """What a GAN run's recognizer (identity loss and validation scorer) must not have seen: the protocol's test
+    subjects and the run's validation subjects."""
+    manifest = read_manifest(prepared, protocol, size)
+    return Use(protocol, manifest.dataset, size, frozenset(manifest.subjects("test")),
+               validation_subjects(manifest.subjects("train"), val_subjects))
+
+
+def newest_suitable_recognizer(runs_root: Path, use: Use, kind: str = RECOGNIZER) -> Path | None:
+    """The newest recognizer that suits ``use``; None (after saying which were passed over, and why) when none does."""
+    try:
+        return newest_recognizer(runs_root, kind, use.check("recognizer"), use.describe())
+    except NoneSuits as e:
+        print("\n".join(["passing over every trained recognizer:", *e.skipped]))
+        return None
+
+
+def shared_recipe_overrides(protocol: str, val_subjects: int) -> list[str]:
+    """The shared recipe, made to leave out the run's validation and test subjects whatever the recipe file says."""
+    data = load_recognizer_config(SHARED_RECIPE).data
+    excluded = list(dict.fromkeys([*data.exclude_test_of, protocol]))
+    return [f"data.exclude_test_of=[{','.join(excluded)}]", f"data.exclude_validation={max(data.exclude_validation, val_subjects)}"]
+
+
 def ensure_recognizer(cfg: Config, progress: bool = True) -> None:
-    """``loss.recognizer=auto``: the newest recognizer under ``train.runs_dir``, trained first if there is none."""
+    """``loss.recognizer=auto``: the newest recognizer under ``train.runs_dir`` that never saw the run's test or
+    validation subjects, trained first if there is none."""
     if cfg.loss.recognizer != "auto":
         return
-    found = newest_recognizer(Path(cfg.train.runs_dir))
+    use = scorer_use(Path(cfg.data.prepared), cfg.data.protocol, cfg.data.size, cfg.data.val_subjects)
+    found = newest_suitable_recognizer(Path(cfg.train.runs_dir), use)
     if found is None:
-        print(f"no trained recognizer under {Path(cfg.train.runs_dir) / RECOGNIZER}: training the shared recognizer "
-              f"first ({SHARED_RECIPE.name})")
+        print(f"no suitable trained recognizer under {Path(cfg.train.runs_dir) / RECOGNIZER}: training the shared "
+              f"recognizer first ({SHARED_RECIPE.name})")
         found = train_shared_recognizer(Path(cfg.data.prepared), cfg.data.size, Path(cfg.train.runs_dir), cfg.wandb.mode,
-                                        progress)
+                                        progress, shared_recipe_overrides(cfg.data.protocol, cfg.data.val_subjects))
     cfg.loss.recognizer = str(found)

@@ -18,6 +18,9 @@ class RecDataConfig:
     size: int = 128
     max_yaw: Optional[int] = 30
     exclude_test_of: list = field(default_factory=lambda: ["setting1", "session01"])
+    # the last N training subjects of data.protocol and of each protocol in exclude_test_of: the validation identities
+    # a GAN run chooses best.pt on (data.val_subjects), which the recognizer that scores the choice must not know
+    exclude_validation: int = 0
     folder: Optional[str] = None
     rec: Optional[str] = None
     workers: int = 2

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from frontalize.data.template import ARCFACE_SIZE, TEMPLATE_ZOOM
 from frontalize.recognition.iresnet import IResNet, get_backbone, load_backbone_weights
+from frontalize.runs.provenance import EXTERNAL, TrainedOn, load_lazily, record_of
 
 # the template crop resized so that its ArcFace window is exactly ARCFACE_SIZE pixels, then cut out
 _RESIZED = int(round(ARCFACE_SIZE / TEMPLATE_ZOOM))
@@ -80,6 +81,18 @@ class Recognizer(nn.Module):
             model = get_backbone(arch)
             load_backbone_weights(model, path)
         return cls(model).to(device)
+
+
+def recognizer_record(path: str | Path, arch: str | None = None) -> TrainedOn:
+    """What a recognizer checkpoint was trained on: its record (``Unrecorded`` when it has none); a bare
+    arcface_torch backbone (given with its architecture) is other people's weights, trained elsewhere."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"recognizer checkpoint not found: {path}")
+    state = load_lazily(path)
+    if isinstance(state, dict) and "backbone_config" in state:
+        return record_of(state, path, "recognizer")
+    return TrainedOn(f"{EXTERNAL}: arcface_torch backbone {path}" + (f" ({arch})" if arch else ""), None, None, ())
 
 
 def _prepare(rec: Recognizer, images: torch.Tensor) -> torch.Tensor:

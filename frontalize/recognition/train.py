@@ -3,8 +3,11 @@
 Data (``data.source``): ``manifest`` — a prepared Multi-PIE/SynthPIE protocol's training split within
 +-max_yaw (web-face recognizers see mostly near-frontal faces; this keeps the benchmark faithful),
 minus every subject that is a *test* subject of any protocol in ``data.exclude_test_of`` (the
-recognizer must never have seen the people it later identifies); ``folder`` — root/<identity>/<image>;
-``recordio`` — insightface train.rec/train.idx.  Batches and their augmentation are a pure function of
+recognizer must never have seen the people it later identifies) and the last ``data.exclude_validation``
+training subjects of its protocol and of each of those (the validation identities a GAN run chooses its
+checkpoint on, data/protocols.py: the recognizer that scores that choice must not know them);
+``folder`` — root/<identity>/<image>; ``recordio`` — insightface train.rec/train.idx.  Every checkpoint
+records what it was trained on (runs/provenance.py): the identities actually used, or "external" data.  Batches and their augmentation are a pure function of
 (seed, step) (data/sampling.py), so two runs of one configuration train on the same pictures and a
 resumed run continues exactly.  At the end it reports rank-1 by pose on the test split of each
 protocol in ``eval.protocols`` (evaluation/identification.py) and accuracy on any ``eval.bins``.
@@ -21,9 +24,11 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from frontalize.data.manifest import read_manifest, tested_subjects
+from frontalize.data.manifest import read_manifest
+from frontalize.data.protocols import validation_subjects
 from frontalize.data.sampling import StepBatches
 from frontalize.evaluation.identification import Scorer, identify
+from frontalize.evaluation.report import column_heading, table_columns
 from frontalize.recognition import data as rdata
 from frontalize.recognition.config import RecognizerConfig, recognizer_yaml
 from frontalize.recognition.iresnet import get_backbone
@@ -33,27 +38,45 @@ from frontalize.recognition.verification import verify_bin
 from frontalize.runs import checkpoint as ckpt
 from frontalize.runs.folders import latest_run_dir, new_run_dir
 from frontalize.runs.precision import choose_precision
+from frontalize.runs.provenance import EXTERNAL, RECORD_KEY, TrainedOn, manifest_fingerprint
 from frontalize.runs.tracking import Tracker
 from frontalize.utils.io import atomic_write_text
 
 
 def build_dataset(cfg: RecognizerConfig):
+    """The training images and the record of what they are (``TrainedOn``: who, which split, which manifests)."""
     d = cfg.data
     augment = rdata.default_augment(d.degrade)
+    notes = {"recipe": cfg.name}
     if d.source == "folder":
-        return rdata.ImageFolderFaces(Path(d.folder), augment=augment)
+        return rdata.ImageFolderFaces(Path(d.folder), augment=augment), TrainedOn(f"{EXTERNAL}: image folder {d.folder}",
+                                                                                   None, None, (), notes=notes)
     if d.source == "recordio":
-        return rdata.RecordIOFaces(Path(d.rec), augment=augment)
+        return rdata.RecordIOFaces(Path(d.rec), augment=augment), TrainedOn(f"{EXTERNAL}: RecordIO {d.rec}", None, None, (),
+                                                                             notes=notes)
     if d.source == "synthetic":
-        return rdata.SyntheticFaces(d.synthetic_images, d.synthetic_classes, cfg.train.seed)
+        return (rdata.SyntheticFaces(d.synthetic_images, d.synthetic_classes, cfg.train.seed),
+                TrainedOn(f"{EXTERNAL}: synthetic", None, None, (), notes=notes))
     if d.source != "manifest":
         raise ValueError(f"unknown data.source {d.source!r}: manifest, folder, recordio or synthetic")
-    rows = read_manifest(d.prepared, d.protocol, d.size).rows
-    ds = rdata.ManifestFaces(Path(d.prepared), rows, "train", d.max_yaw, augment=augment,
-                             exclude_subjects=tested_subjects(d.prepared, d.exclude_test_of, d.size))
+    manifests = {p: read_manifest(d.prepared, p, d.size) for p in dict.fromkeys([d.protocol, *d.exclude_test_of])}
+    tested = set().union(*(manifests[p].subjects("test") for p in d.exclude_test_of))
+    validation = set()
+    for p, m in manifests.items():
+        try:
+            validation |= validation_subjects(m.subjects("train"), d.exclude_validation)
+        except ValueError as e:
+            raise ValueError(f"data.exclude_validation={d.exclude_validation} on {p}: {e}") from None
+    ds = rdata.ManifestFaces(Path(d.prepared), manifests[d.protocol].rows, "train", d.max_yaw, augment=augment,
+                             exclude_subjects=tested | validation)
     if ds.num_classes < 2:
-        raise ValueError("fewer than 2 training identities left after excluding every protocol's test subjects")
-    return ds
+        raise ValueError("fewer than 2 training identities left after excluding every protocol's test subjects "
+                         "and the validation subjects")
+    record = TrainedOn(manifests[d.protocol].dataset, d.protocol, d.size, tuple(sorted(ds.class_of)), (),
+                       manifest_fingerprint([m.path for m in manifests.values()]),
+                       {**notes, "max_yaw": d.max_yaw, "excluded_test_subjects_of": list(d.exclude_test_of),
+                        "excluded_validation_subjects": sorted(validation)})
+    return ds, record
 
 
 def _param_groups(modules, weight_decay: float):
@@ -91,7 +114,7 @@ def train(cfg: RecognizerConfig, resume: bool = False, progress: bool = True) ->
     run_dir = latest_run_dir(Path(t.runs_dir), cfg.name) if resume else None
     run_dir = run_dir or new_run_dir(Path(t.runs_dir), cfg.name)
     atomic_write_text(run_dir / "config.yaml", recognizer_yaml(cfg))
-    dataset = build_dataset(cfg)
+    dataset, trained_on = build_dataset(cfg)
     steps_per_epoch = len(dataset) // t.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"{len(dataset)} training images are fewer than one batch of {t.batch_size}")
@@ -127,7 +150,7 @@ def train(cfg: RecognizerConfig, resume: bool = False, progress: bool = True) ->
     loss_fn = torch.nn.CrossEntropyLoss()
     print(f"recognizer {m.arch} ({sum(p.numel() for p in backbone.parameters()) / 1e6:.2f} M params), "
           f"{len(dataset)} images of {dataset.num_classes} identities, {t.epochs} epochs on {device} ({precision.name}) "
-          f"-> {run_dir}")
+          f"-> {run_dir}\ntrained on: {trained_on.describe()}")
     t_start = t_epoch = time.perf_counter()
     seen = correct = 0
     backbone.train()
@@ -160,6 +183,7 @@ def train(cfg: RecognizerConfig, resume: bool = False, progress: bool = True) ->
                 "backbone": backbone.state_dict(), "head": head.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "scaler": scaler.state_dict(), "step": step, "epoch": epoch,
                 "rng": ckpt.rng_state(), "wandb_id": tracker.run_id or "", "config": recognizer_yaml(cfg),
+                RECORD_KEY: trained_on.to_json(),
             })
             ckpt.prune(run_dir / "checkpoints", t.keep_last)
             seen = correct = 0
@@ -167,7 +191,7 @@ def train(cfg: RecognizerConfig, resume: bool = False, progress: bool = True) ->
     bar.close()
     train_seconds = time.perf_counter() - t_start
     final = run_dir / "recognizer.pt"
-    ckpt.save(final, {"backbone": backbone.state_dict(),
+    ckpt.save(final, {"backbone": backbone.state_dict(), RECORD_KEY: trained_on.to_json(),
                       "backbone_config": json.dumps({"arch": m.arch, "width": m.width, "embedding": m.embedding})})
     report = evaluate_run(cfg, Recognizer.load(final, device=str(device)), device, progress)
     report["train_seconds"] = round(train_seconds, 1)
@@ -191,17 +215,19 @@ def evaluate_run(cfg: RecognizerConfig, recognizer: Recognizer, device, progress
             rows = read_manifest(d.prepared, protocol, d.size).rows
         except FileNotFoundError:
             continue
-        result = identify(rows, Path(d.prepared), d.size, device, [Scorer("", recognizer)], flip=cfg.eval.flip,
+        result = identify(rows, Path(d.prepared), d.size, device, [Scorer("", recognizer)], protocol, flip=cfg.eval.flip,
                           progress=progress)
-        report["rank1"][protocol] = {str(k): v for k, v in result["table"].items()}
+        report["rank1"][protocol] = result["table"]
+        if result["without_gallery"]["probes"]:
+            report.setdefault("without_gallery", {})[protocol] = result["without_gallery"]
     for path in cfg.eval.bins:
         report["verification"][Path(path).stem] = verify_bin(recognizer, Path(path), flip=cfg.eval.flip, device=str(device))
     return report
 
 
 def format_rank1_table(protocol: str, table: dict) -> str:
-    yaws = [k for k in table if k != "all"]
-    head = " | ".join(f"{int(y):+d}" for y in yaws)
-    vals = " | ".join(f"{100 * table[y]['raw']:.1f}" for y in yaws)
+    columns = table_columns(table)
+    head = " | ".join(column_heading(c) for c in columns)
+    vals = " | ".join(f"{100 * table[c]['raw']:.1f}" for c in columns)
     return (f"rank-1 (%) by yaw, {protocol} test probes ({table['all']['probes']} probes, all: "
-            f"{100 * table['all']['raw']:.1f})\n| {head} |\n|{'---|' * len(yaws)}\n| {vals} |")
+            f"{100 * table['all']['raw']:.1f})\n| {head} |\n|{'---|' * len(columns)}\n| {vals} |")

@@ -21,6 +21,9 @@ RECORD_KEY = "trained_on"
 EXTERNAL = "external"  # dataset prefix of weights trained elsewhere (an arcface_torch backbone.pth): other people
 
 
+UNRECORDED = "it does not record what it was trained on (written before frontalize kept that record)"
+
+
 class Unrecorded(ValueError):
     """A checkpoint without a training record (written before frontalize kept one)."""
 
@@ -77,6 +80,8 @@ class TrainedOn:
         return set(self.seen) & set(tested) if self.same_people(dataset) else set()
 
     def describe(self) -> str:
+        if self.dataset.startswith(EXTERNAL) and not self.subjects:
+            return self.dataset + (f"; {self.size} px" if self.size else "")
         where = f"{self.protocol} training split" if self.protocol else "its own data"
         text = f"{self.dataset}, {where}: {len(self.subjects)} subjects ({subject_ranges(self.subjects)})"
         if self.validation:
@@ -123,6 +128,60 @@ def check_clean(name: str, path: Path | str, record: TrainedOn, protocol: str, t
 def suits(record: TrainedOn, protocol: str, tested: set[int], dataset: str, size: int | None) -> bool:
     """Whether "the newest run" lookups may pick this network for ``protocol`` at ``size``."""
     return not record.overlap(tested, dataset) and (size is None or record.size in (None, size))
+
+
+@dataclass(frozen=True)
+class Use:
+    """What a network is looked up for: the people and crops it will see, and the subjects it must never have seen
+    (the protocol's test subjects; for a GAN's scorer also its validation subjects)."""
+
+    protocol: str
+    dataset: str
+    size: int | None
+    tested: frozenset[int]
+    validation: frozenset[int] = frozenset()
+
+    def describe(self) -> str:
+        text = f"{self.protocol} ({self.dataset}"
+        return text + (f", {self.size} px)" if self.size else ")")
+
+    def refusal(self, record: TrainedOn) -> str | None:
+        """Why a network with this record does not suit (None when it does)."""
+        why = []
+        tested, validation = record.overlap(self.tested, self.dataset), record.overlap(self.validation, self.dataset)
+        if tested:
+            why.append(f"it saw {len(tested)} of {self.protocol}'s {len(self.tested)} test subjects ({subject_ranges(tested)})")
+        if validation:
+            why.append(f"it saw {len(validation)} of the {len(self.validation)} validation subjects "
+                       f"({subject_ranges(validation)})")
+        if not suits(record, self.protocol, set(), self.dataset, self.size):
+            why.append(f"it was trained on {record.size}-px crops, the data is {self.size} px")
+        return "; ".join(why) + f" ({record.describe()})" if why else None
+
+    def check(self, what: str = "network"):
+        """A lookup's test of one checkpoint file: the reason to pass it over, or None."""
+        def refusal(path: Path) -> str | None:
+            try:
+                return self.refusal(read_record(path, what))
+            except Unrecorded:
+                return UNRECORDED
+        return refusal
+
+
+def load_lazily(path: Path | str) -> dict:
+    """A checkpoint whose tensors stay on disk until used (memory-mapped), so reading its record is cheap; files in
+    torch's legacy (pre-zip) format cannot be mapped and are read whole."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_record(path: Path | str, what: str = "network") -> TrainedOn:
+    """The record of a checkpoint file, read without loading its weights."""
+    return record_of(load_lazily(path), path, what)
 
 
 def manifest_fingerprint(paths: list[Path]) -> str:

@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from frontalize.config import Config, to_yaml
 from frontalize.data.images import load_batch, to_uint8, write_png
-from frontalize.data.manifest import read_manifest
-from frontalize.data.multipie import CAMERA_BY_NAME
+from frontalize.data.manifest import Manifest, read_manifest
+from frontalize.data.multipie import ALL_COLUMN, CAMERA_BY_NAME, RAISED
 from frontalize.data.sampling import StepBatches
 from frontalize.evaluation.identification import Scorer, generator_view, identify
 from frontalize.evaluation.quality import TargetQuality
@@ -30,19 +30,20 @@ from frontalize.losses.adversarial import clip_weights
 from frontalize.losses.reconstruction import IdentityLoss, VGGRelu7Features
 from frontalize.models.factory import build_critics, build_generator
 from frontalize.models.vgg import VGGFaceEncoder
-from frontalize.recognition.recognizer import Recognizer
+from frontalize.recognition.recognizer import Recognizer, recognizer_record
 from frontalize.runs import checkpoint as ckpt
 from frontalize.runs import distributed as ddp
 from frontalize.runs.precision import Precision, choose_precision
+from frontalize.runs.provenance import RECORD_KEY, TrainedOn, manifest_fingerprint
 from frontalize.runs.tracking import Tracker
 from frontalize.training.data import FrontalFaces, ProfileFolder, ProfilePairs, paired_augment
 from frontalize.training.encoder_pretraining import pretrain_encoder
 from frontalize.training.phases import FrontalizationLoss
-from frontalize.training.validation import hold_out_subjects, validation_rows
+from frontalize.training.validation import check_scorer, hold_out_subjects, validation_rows
 from frontalize.utils.io import atomic_write_text
 
 PRETRAINED_ENCODER = "encoder_pretrained.pth"  # in the run folder, VGG-Face dag layout
-CHECK_PROBES_PER_YAW = 24  # the periodic identity check's fixed probe subsample
+CHECK_PROBES_PER_YAW = 24  # the monitoring check's fixed subsample of test probes (no validation subjects held out)
 
 
 def build_identity(cfg: Config, device) -> tuple[IdentityLoss | None, str]:
@@ -58,6 +59,37 @@ def build_identity(cfg: Config, device) -> tuple[IdentityLoss | None, str]:
                       "or use loss.identity_features=recognizer")
     vgg = VGGFaceEncoder(weights=cfg.model.encoder_weights, frozen=True).to(device)
     return IdentityLoss(VGGRelu7Features(vgg)), "identity: VGG-Face relu7"
+
+
+def training_record(cfg: Config, manifest: Manifest, rows: list[dict], val_subjects: set[int]) -> TrainedOn:
+    """What this run's generator is trained on: the training split's subjects less the held-out validation ones,
+    which choose its checkpoint."""
+    notes = {"setting": cfg.setting}
+    if cfg.data.profile_folder:
+        notes["profile_inputs"] = f"image folder {cfg.data.profile_folder}"
+    if cfg.model.encoder_weights:
+        notes["encoder"] = f"VGG-Face weights {cfg.model.encoder_weights}"
+    if cfg.loss.identity_features == "recognizer" and cfg.loss.recognizer:
+        notes["identity_recognizer"] = str(cfg.loss.recognizer)
+    return TrainedOn(manifest.dataset, cfg.data.protocol, cfg.data.size,
+                     tuple(sorted({int(r["subject"]) for r in rows if r["split"] == "train"})), tuple(sorted(val_subjects)),
+                     manifest_fingerprint([manifest.path]), notes)
+
+
+def check_identity_recognizer(cfg: Config, manifest: Manifest | None = None) -> None:
+    """Refuse (``Contaminated``, ``Unrecorded``) a configured recognizer that saw the run's validation subjects or the
+    protocol's test subjects: it is the identity loss and the scorer that chooses best.pt."""
+    path = cfg.loss.recognizer
+    if not path or path == "auto" or not Path(path).exists():
+        return
+    manifest = manifest or read_manifest(cfg.data.prepared, cfg.data.protocol, cfg.data.size)
+    _, held = hold_out_subjects(manifest.rows, cfg.data.val_subjects)
+    check_scorer(path, recognizer_record(path), cfg.data.protocol, manifest.subjects("test"), held, manifest.dataset)
+
+
+def column_tag(column: str) -> str:
+    """A table column as a metric-name part: "+45↑" -> "+45_raised"."""
+    return column.replace(RAISED, "_raised")
 
 
 def _optimizer(cfg: Config, params):
@@ -83,8 +115,12 @@ class Trainer:
         self.gallery_flash = manifest.gallery_flash
         rows, self.val_subjects = hold_out_subjects(manifest.rows, cfg.data.val_subjects)
         self.rows = rows
-        # the periodic identity check's gallery and probes: validation subjects, else test probes (monitoring)
-        self.check_rows = validation_rows(rows, self.gallery_flash) if self.val_subjects else rows
+        check_identity_recognizer(cfg, manifest)
+        self.trained_on = training_record(cfg, manifest, rows, self.val_subjects)
+        # the periodic identity check's gallery and probes: every probe of the validation subjects, else a fixed
+        # subsample of test probes (monitoring only)
+        self.check_rows = (validation_rows(rows, self.gallery_flash, cfg.data.protocol) if self.val_subjects else rows)
+        self.check_per_column = None if self.val_subjects else CHECK_PROBES_PER_YAW
         self._check_recognizer = None
         self.geometry = cfg.model.geometry != "none"
         augment = paired_augment(cfg.data.size, cfg.data.random_crop, cfg.data.mirror, cfg.data.colour)
@@ -152,7 +188,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
             "step": self.step, "best": self.best, "rng": ckpt.rng_state(), "config": to_yaml(self.cfg),
-            "wandb_id": self.wandb_id or "", "size": self.cfg.data.size,
+            "wandb_id": self.wandb_id or "", "size": self.cfg.data.size, RECORD_KEY: self.trained_on.to_json(),
         }
 
     def load_state(self, state: dict) -> None:
@@ -316,7 +352,16 @@ class Trainer:
         if self._check_recognizer is None:
             self._check_recognizer = Recognizer.load(self.cfg.loss.recognizer).to(self.device)
         return periodic_identity_check(self.G_shipped, self._check_recognizer, self.check_rows, Path(self.cfg.data.prepared),
-                                       self.cfg.data.size, self.device, self.gallery_flash)
+                                       self.cfg.data.size, self.device, self.gallery_flash, self.cfg.data.protocol,
+                                       per_yaw=self.check_per_column)
+
+    def validation_summary(self) -> dict:
+        """Which identities and how many probes the periodic check scores (the run's header, summary.json)."""
+        probes = [r for r in self.check_rows if r["split"] == "test" and r["role"] == "probe"]
+        if self.val_subjects:
+            return {"subjects": sorted(self.val_subjects), "probes": len(probes), "chooses_best": True}
+        return {"subjects": [], "probes": None, "chooses_best": False,
+                "monitoring": f"at most {CHECK_PROBES_PER_YAW} test probes per column"}
 
     def evaluate(self, tracker: Tracker) -> bool:
         """Periodic identity check with the shared recognizer, when one is configured (rank 0 only).
@@ -328,9 +373,11 @@ class Trainer:
         if self.info.is_main and self.cfg.loss.recognizer and Path(self.cfg.loss.recognizer).exists():
             on = "val" if self.val_subjects else "test"
             table = self.identity_check()
-            mean_front = float(np.mean([v["frontalized"] for k, v in table.items() if k != "all"]))
-            tracker.log(self.step, {f"{on}/rank1_raw": table["all"]["raw"], f"{on}/rank1_frontalized": table["all"]["frontalized"],
-                                    **{f"{on}/rank1_frontalized_yaw{k:+d}": v["frontalized"] for k, v in table.items() if k != "all"}})
+            mean_front = float(np.mean([v["frontalized"] for k, v in table.items() if k != ALL_COLUMN]))
+            tracker.log(self.step, {f"{on}/rank1_raw": table[ALL_COLUMN]["raw"],
+                                    f"{on}/rank1_frontalized": table[ALL_COLUMN]["frontalized"],
+                                    **{f"{on}/rank1_frontalized_yaw{column_tag(k)}": v["frontalized"]
+                                       for k, v in table.items() if k != ALL_COLUMN}})
             tracker.log_table(self.step, f"{on}/rank1_by_yaw", ["yaw", "raw", "frontalized"],
                               [[str(k), v["raw"], v["frontalized"]] for k, v in table.items()])
             atomic_write_text(self.run_dir / "eval" / f"rank1_{on}_step_{self.step:08d}.json", json.dumps(table, indent=1))
@@ -345,14 +392,14 @@ class Trainer:
 
 
 def periodic_identity_check(generator: torch.nn.Module, recognizer, rows: list[dict], prepared: Path, size: int,
-                            device, gallery_flash: int, per_yaw: int = CHECK_PROBES_PER_YAW) -> dict:
-    """Rank-1 of raw, frontalized and fused probes (and target quality) on a fixed subsample of probes per yaw."""
+                            device, gallery_flash: int, protocol: str, per_yaw: int | None = CHECK_PROBES_PER_YAW) -> dict:
+    """Rank-1 of raw, frontalized and fused probes (and target quality), on every probe or a fixed subsample per column."""
     was_training = generator.training
     generator.eval()
     try:
         shared = Scorer("", recognizer)
         quality = TargetQuality(shared, prepared, size, device, gallery_flash=gallery_flash, keep_samples=False)
-        return identify(rows, prepared, size, device, [shared], views={"frontalized": generator_view(generator)},
+        return identify(rows, prepared, size, device, [shared], protocol, views={"frontalized": generator_view(generator)},
                         fusions={"fused": ("raw", "frontalized")}, observers=(quality,), per_yaw=per_yaw)["table"]
     finally:
         generator.train(was_training)

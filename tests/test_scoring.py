@@ -1,0 +1,170 @@
+"""What a table's figures count: one column per camera, quality over probes with a target, Setting 2's gallery.
+
+Hand-made manifests with tiny crops and a fake recognizer whose embeddings the test controls: a crop's red
+level says whose face it is, so every rank-1 figure is known before the evaluator runs.
+"""
+import csv
+import json
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import structural_similarity
+
+from frontalize.data.multipie import CAMERA_BY_NAME, ShotId
+from frontalize.evaluation.identification import Scorer, identify
+from frontalize.evaluation.quality import TargetQuality
+from frontalize.evaluation.report import write_report
+
+SIZE = 32
+
+
+class SubjectFromRed:
+    """Embeds a crop as the one-hot of the subject its red level encodes (red = 20 * subject)."""
+
+    def embed(self, images: torch.Tensor, flip: bool = False) -> torch.Tensor:
+        red = (images[:, 0].mean(dim=(1, 2)) + 1) * 127.5
+        return torch.nn.functional.one_hot((red / 20).round().long(), 16).float()
+
+
+def _crop(prepared, shot: ShotId, looks_like: int | None = None) -> str:
+    """A crop of ``shot``: red encodes the subject (or ``looks_like``), green and blue are this image's own noise."""
+    rel = f"crops/{shot.filename}"
+    rng = np.random.default_rng(zlib.crc32(shot.filename.encode()))
+    rgb = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    rgb[..., 0] = 20 * (looks_like or shot.subject)
+    (prepared / "crops").mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(prepared / rel), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return rel
+
+
+def _row(prepared, subject, session, recording, camera, flash, role, target="same", looks_like=None) -> dict:
+    """A manifest row as the CSV gives it (strings); ``target``: "same" (the frontal shot of the same flash, written
+    too), "" (none) or a path."""
+    shot = ShotId(subject, session, recording, camera, flash)
+    crop = _crop(prepared, shot, looks_like)
+    if target == "same":
+        target = crop if camera == "05_1" else _crop(prepared, shot.frontal_target())
+    return {"crop_path": crop, "subject": str(subject), "session": str(session), "recording": str(recording),
+            "expression": "neutral", "camera": camera, "yaw": str(CAMERA_BY_NAME[camera].yaw), "flash": str(flash),
+            "split": "train" if role == "train" else "test", "role": role, "target_path": target,
+            "landmark_source": "sidecar", "source_path": "", "landmarks": "", "pose": ""}
+
+
+def _identify(rows, prepared, protocol, quality=False):
+    scorer = Scorer("", SubjectFromRed())
+    observers = (TargetQuality(scorer, prepared, SIZE, "cpu"),) if quality else ()
+    views = {"frontalized": lambda x, _: x} if quality else {}  # the frontalized view: the probe itself
+    return identify(rows, prepared, SIZE, "cpu", [scorer], protocol, views=views, observers=observers)
+
+
+# ------------------------------------------------------------------------------------------ columns
+def test_raised_cameras_have_their_own_columns_everywhere(tmp_path):
+    """session01-shaped: the raised cameras 08_1 and 19_1 are not the head-height -45/+45; "all" counts each probe once."""
+    rows = []
+    for s in (1, 2, 3):
+        rows.append(_row(tmp_path, s, 1, 1, "05_1", 7, "gallery"))
+        for camera in ("08_0", "19_0", "05_1"):
+            rows.append(_row(tmp_path, s, 1, 1, camera, 4, "probe"))
+        for camera in ("08_1", "19_1"):  # subject 3's raised views look like subject 1: a miss there only
+            rows.append(_row(tmp_path, s, 1, 1, camera, 4, "probe", looks_like=1 if s == 3 else None))
+    result = _identify(rows, tmp_path, "session01", quality=True)
+    table = result["table"]
+    assert list(table) == ["-45", "0", "+45", "-45↑", "+45↑", "all"]
+    assert {k: v["probes"] for k, v in table.items()} == {"-45": 3, "0": 3, "+45": 3, "-45↑": 3, "+45↑": 3, "all": 15}
+    assert table["-45"]["raw"] == 1.0 and table["+45"]["raw"] == 1.0
+    assert table["-45↑"]["raw"] == pytest.approx(2 / 3) and table["+45↑"]["raw"] == pytest.approx(2 / 3)
+    assert table["all"]["raw"] == pytest.approx(13 / 15)
+    paths = write_report(result, tmp_path / "report", "session01", "raised")
+    md = paths["markdown"].read_text()
+    assert "| yaw | -45° | 0° | +45° | -45°↑ | +45°↑ | all |" in md
+    assert "| rank-1 raw (%) | 100.0 | 100.0 | 100.0 | 66.7 | 66.7 | 86.7 |" in md
+    assert "| probes | 3 | 3 | 3 | 3 | 3 | 15 |" in md
+    with open(paths["csv"], newline="") as f:
+        csv_rows = list(csv.DictReader(f))
+    assert [r["yaw"] for r in csv_rows] == ["-45", "0", "+45", "-45↑", "+45↑", "all"]
+    assert [int(r["probes"]) for r in csv_rows] == [3, 3, 3, 3, 3, 15]
+    doc = json.loads(paths["json"].read_text())
+    assert doc["columns"] == ["-45", "0", "+45", "-45↑", "+45↑", "all"]
+    assert doc["table"]["-45↑"]["probes"] == 3 and doc["table"]["all"]["probes"] == 15
+    assert cv2.imread(str(paths["chart"])) is not None
+
+
+# ------------------------------------------------------------------------------------------ quality
+def _face_ssim(prepared, a: str, b: str) -> float:
+    from frontalize.data.template import region_boxes
+
+    x0, y0, x1, y1 = region_boxes(SIZE)["face"]
+    read = [cv2.cvtColor(cv2.imread(str(prepared / p)), cv2.COLOR_BGR2RGB)[y0:y1, x0:x1] for p in (a, b)]
+    return structural_similarity(read[1], read[0], channel_axis=2, data_range=255)
+
+
+def test_quality_means_are_over_probes_with_a_target_other_than_themselves(tmp_path):
+    rows = [_row(tmp_path, s, 1, 1, "05_1", 7, "gallery") for s in (1, 2)]
+    with_target = [_row(tmp_path, 1, 1, 1, "14_0", 4, "probe"), _row(tmp_path, 2, 1, 1, "14_0", 10, "probe")]
+    without = [_row(tmp_path, s, 1, 1, "14_0", f, "probe", target="") for s, f in ((1, 10), (2, 4), (2, 7))]
+    own = [_row(tmp_path, s, 1, 1, "05_1", 4, "probe") for s in (1, 2)]  # 0 degrees: the target is the probe itself
+    assert all(r["target_path"] == r["crop_path"] for r in own)
+    result = _identify(rows + with_target + without + own, tmp_path, "setting1", quality=True)
+    table = result["table"]
+    expected = np.mean([_face_ssim(tmp_path, r["crop_path"], r["target_path"]) for r in with_target])
+    assert table["-15"]["probes"] == 5 and table["-15"]["probes_with_target"] == 2
+    assert table["-15"]["ssim"] == pytest.approx(expected)  # not 2/5 of it
+    assert table["-15"]["self_target_probes"] == 0
+    assert table["0"]["probes"] == 2 and table["0"]["probes_with_target"] == 0 and table["0"]["self_target_probes"] == 2
+    assert "ssim" not in table["0"] and "psnr" not in table["0"]
+    assert table["all"]["ssim"] == pytest.approx(expected) and table["all"]["probes_with_target"] == 2
+    assert table["all"]["probes"] == 7 and table["all"]["raw"] == 1.0  # rank-1 still counts every probe
+    paths = write_report(result, tmp_path / "report", "setting1", "quality")
+    md = paths["markdown"].read_text()
+    assert "| probes with a target | 2 | 0 | 2 |" in md
+    assert "leave out 2 probes (2 at 0°) that are their own frontal target" in md
+    doc = json.loads(paths["json"].read_text())
+    assert doc["self_target_probes"] == 2 and doc["table"]["-15"]["probes_with_target"] == 2
+    with open(paths["csv"], newline="") as f:
+        assert [r["probes_with_target"] for r in csv.DictReader(f)] == ["2", "0", "2"]
+
+
+# ------------------------------------------------------------------------------------------ setting 2
+def _setting2_rows(prepared) -> list[dict]:
+    """Two sessions, session 04 with both neutral recordings.  Subject 2 attends sessions 01 and 04 (gallery: 01),
+    subject 3 only 04 (gallery: 04, recording 01), subject 4's gallery image is missing; subject 1 trains."""
+    rows = [_row(prepared, 1, 1, 1, "14_0", 7, "train"), _row(prepared, 1, 4, 2, "14_0", 7, "train")]
+    rows.append(_row(prepared, 2, 1, 1, "05_1", 7, "gallery"))
+    rows += [_row(prepared, 2, 1, 1, c, 7, "probe") for c in ("14_0", "05_0")]
+    rows += [_row(prepared, 2, 4, 1, "14_0", 7, "probe")]
+    rows += [_row(prepared, 2, 4, 2, c, 7, "probe") for c in ("14_0", "05_1")]  # recording 02: a probe, even frontal
+    rows.append(_row(prepared, 3, 4, 1, "05_1", 7, "gallery"))
+    rows += [_row(prepared, 3, 4, 1, "14_0", 7, "probe")]
+    rows += [_row(prepared, 3, 4, 2, c, 7, "probe") for c in ("14_0", "05_1")]
+    rows += [_row(prepared, 4, 1, 1, "14_0", 7, "probe"), _row(prepared, 4, 4, 2, "14_0", 7, "probe")]
+    return rows
+
+
+def test_setting2_scores_every_neutral_recording_against_the_earliest_session_gallery(tmp_path):
+    result = _identify(_setting2_rows(tmp_path), tmp_path, "setting2")
+    assert result["table"]["all"]["probes"] == 8  # every probe of a subject with a gallery image
+    assert result["by_recording"]["2"]["all"]["probes"] == 4  # session 04's second neutral recording
+    assert result["by_recording"]["1"]["all"]["probes"] == 4
+    assert result["table"]["all"]["raw"] == 1.0
+    assert {k: v["probes"] for k, v in result["table"].items()} == {"-15": 5, "0": 2, "+15": 1, "all": 8}
+
+
+def test_setting2_subjects_without_a_gallery_image_are_counted_not_missed(tmp_path):
+    result = _identify(_setting2_rows(tmp_path), tmp_path, "setting2")
+    assert result["without_gallery"] == {"subjects": [4], "probes": 2}
+    assert result["table"]["all"]["raw"] == 1.0  # subject 4's probes are not misses
+    paths = write_report(result, tmp_path / "report", "setting2", "setting2")
+    doc = json.loads(paths["json"].read_text())
+    assert doc["without_gallery"] == {"subjects": [4], "probes": 2}
+    assert "2 probes of 1 test subjects without a gallery image (subjects 4)" in paths["markdown"].read_text()
+
+
+def test_the_gallery_rule_is_the_protocols_not_guessed(tmp_path):
+    """The same rows read as a per-recording protocol: recording 02 has no gallery, so its probes have none."""
+    result = _identify(_setting2_rows(tmp_path), tmp_path, "session01")
+    assert result["table"]["all"]["probes"] == 4 and result["without_gallery"]["probes"] == 6
+    with pytest.raises(ValueError, match="unknown protocol"):
+        _identify(_setting2_rows(tmp_path), tmp_path, "setting3")
