@@ -10,6 +10,12 @@ import sys
 from pathlib import Path
 
 
+SYNTHETIC_WARNING = (
+    "warning: this generator learned from synthetic faces only (SynthPIE); on photos of real people it may not keep "
+    "who they are. --warp-only frontalizes with the geometry alone and needs no training."
+)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("--checkpoint", type=Path, help="generator checkpoint (default: the newest GAN run's best, else latest)")
@@ -65,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    what = f"model {checkpoint}" if checkpoint else "the geometric frontalization (warp only)"
-    print(f"{what} ({engine.size}px) loaded in {engine.load_seconds:.1f} s; writing to {out}")
+    print(engine.describe())
+    if engine.synthetic:
+        print(SYNTHETIC_WARNING, file=sys.stderr)
+    print(f"loaded in {engine.load_seconds:.1f} s; writing to {out}")
 
     def report(outcome) -> None:
         if outcome.error:
