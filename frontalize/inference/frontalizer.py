@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import glob
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -100,6 +100,7 @@ class FaceCrop:
     index: int  # face number within the photo
     crop: np.ndarray  # RGB uint8, size x size
     pose: np.ndarray  # (12,) the reference face's pose in the crop, fitted to the detector's landmarks
+    matrix: np.ndarray  # (2, 3) photo -> crop similarity
 
 
 WARP_ONLY_SIZE = 128
@@ -160,7 +161,7 @@ class Frontalizer:
                 if not self.all_faces:
                     raise ImageProblem(f"face found but not alignable ({e})") from None
                 continue
-            out.append(FaceCrop(path, k, warp(rgb, m, self.size), pose.as_vector()))
+            out.append(FaceCrop(path, k, warp(rgb, m, self.size), pose.as_vector(), m))
         return out
 
     @torch.no_grad()
@@ -176,6 +177,7 @@ class FileOutcome:
     path: Path
     error: str | None  # None: every face found was frontalized
     outputs: list[Path]
+    faces: list[FaceCrop] = field(default_factory=list)  # the crop behind each output
 
 
 @dataclass
@@ -222,7 +224,7 @@ def frontalize_files(engine: Frontalizer, files: list[Path], out: Path, side_by_
         if len(pending) >= batch_size:
             flush()
         totals.ok += 1
-        on_file(FileOutcome(f, None, outputs))
+        on_file(FileOutcome(f, None, outputs, crops))
     flush()
     totals.seconds = time.perf_counter() - t0
     return totals
