@@ -47,7 +47,7 @@ def test_a_photo_is_itself_and_not_someone_else(judge, photos):
 
 def _copy_photos(photos, folder):
     folder.mkdir()
-    for name in ("astronaut", "grace_hopper"):
+    for name in ("astronaut", "cameraman", "grace_hopper"):
         shutil.copy(photos[name], folder / f"{name}{photos[name].suffix}")
     Image.new("RGB", (320, 240), (120, 120, 120)).save(folder / "wall.png")  # no face: a FAIL, not a distance
     return folder
@@ -66,15 +66,17 @@ def test_check_identity_prints_each_distance_and_a_summary(judge, photos, tmp_pa
     assert cli(["infer", str(folder), "--warp-only", "--check-identity", "--out", str(out)]) == 1  # wall.png failed
     text = capsys.readouterr().out
     printed = _printed_distances(text)
-    assert set(printed) == {"astronaut", "grace_hopper"}
+    assert set(printed) == {"astronaut", "cameraman", "grace_hopper"}
     # each output is measured against its own photo: it is nearer to it than to the other person's photo
     for name, other in (("astronaut", "grace_hopper"), ("grace_hopper", "astronaut")):
         output = judge.describe(read_rgb(out / f"{name}_frontal.png"), crop_face_box(128))
         assert printed[name] < distance(output, _descriptor(judge, read_rgb(photos[other])))
-        assert f"({'same person' if printed[name] < SAME_PERSON else 'not the same person'} by dlib's" in text
+    for name, d in printed.items():
+        assert f"{name}_frontal.png: distance {d:.3f} to {folder / name}" in text
+        assert f"{d:.3f} to {folder / name}{photos[name].suffix} ({'same person' if d < SAME_PERSON else 'not the same person'} by dlib's" in text
     share = np.mean([d < SAME_PERSON for d in printed.values()])
     summary = text.strip().splitlines()[-1]
-    assert summary == (f"identity (dlib, independent of training): 2 faces, median distance "
+    assert summary == (f"identity (dlib, independent of training): 3 faces, median distance "
                        f"{np.median(list(printed.values())):.3f}, {100 * share:.0f} % under {SAME_PERSON}")
 
 

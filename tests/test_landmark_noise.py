@@ -161,3 +161,41 @@ def test_error_model_recovers_bias_shared_shift_and_residuals():
     # each point's residual about the five points' mean: its own spread, less what it gives to the mean
     mean_var = (resid ** 2).sum(0) / 25
     assert np.allclose(model.spread, np.sqrt(resid ** 2 * (1 - 2 / 5) + mean_var), atol=0.06)
+
+
+def test_measurement_carries_the_detector_error_into_training_crop_pixels(tiny_synthpie):
+    """A stand-in detector that misses the exact points by a known image offset (and finds no face in every third
+    image): the measured bias is that offset in crop pixels, the detection rate what it found."""
+    from frontalize.bench.landmarks import measure, summarise, training_crop_matrix
+    from frontalize.data.multipie import parse_filename
+    from frontalize.face.detect import Detection
+    from frontalize.synthpie.generate import landmark_path, read_sidecar
+    from frontalize.synthpie.realism import sample_images
+
+    offset = np.array([2.0, -1.0])  # image pixels
+    calls = []
+
+    class Offset:
+        def detect(self, images):
+            out = []
+            for _ in images:
+                p = paths[len(calls)]
+                calls.append(p)
+                truth = np.asarray(read_sidecar(tiny_synthpie / landmark_path(parse_filename(p.name)))["five"])
+                found = len(calls) % 3 != 0
+                out.append([Detection(np.zeros(4), 0.99, truth + offset)] if found else [])
+            return out
+
+    paths = [p for p in sample_images(tiny_synthpie, per_camera=6) if p.parent.name in ("05_1", "19_0")]
+    table = summarise(measure(tiny_synthpie, paths, Offset(), batch=4))
+    assert set(table) == {"05_1", "19_0"} and len(calls) == len(paths)
+    for camera, row in table.items():
+        shot_paths = [p for i, p in enumerate(paths) if p.parent.name == camera]
+        found = [p for p in shot_paths if (paths.index(p) + 1) % 3 != 0]
+        assert (row["images"], row["detected"]) == (len(shot_paths), len(found))
+        # each image's offset, turned and scaled by the alignment that made its training crop
+        crop_offsets = [offset @ training_crop_matrix(np.asarray(read_sidecar(
+            tiny_synthpie / landmark_path(parse_filename(p.name)))["five"]), camera)[:, :2].T for p in found]
+        assert np.allclose(np.asarray(row["bias"]), np.mean(crop_offsets, axis=0), atol=0.006)
+        assert np.abs(np.mean(crop_offsets, axis=0)).max() < np.abs(offset).max()  # crops are smaller than images
+        assert np.all(np.asarray(row["residual_spread"]) < 0.01)
