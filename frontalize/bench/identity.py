@@ -36,14 +36,18 @@ def real_photos() -> dict[str, Path]:
 
 def distances(engine, judge, photos: dict[str, Path]) -> dict:
     """Per photo: its distance to the output, to its own input crop, and its descriptor (for the cross-person line)."""
-    from frontalize.data.images import read_photo
+    from frontalize.data.images import ImageProblem, read_photo
     from frontalize.face.dlib_identity import distance
     from frontalize.inference.identity import crop_face_box, photo_descriptor
 
     out = {}
     box = crop_face_box(engine.size)
     for name, path in photos.items():
-        crop = engine.crops(path)[0]
+        try:
+            crop = engine.crops(path)[0]
+        except ImageProblem as e:  # a package's photo that MTCNN no longer finds: reported, not fatal
+            out[name] = {"problem": str(e)}
+            continue
         output = engine.frontalize([crop])[0]
         mine = photo_descriptor(judge, read_photo(path), crop.matrix, engine.size)
         out[name] = {"output": distance(mine, judge.describe(output, box)),
@@ -74,7 +78,10 @@ def real_identity_distance(quick: bool) -> dict:
     photos = real_photos()
     if len(photos) < 2:
         return {"skipped": f"fewer than two real photos installed ({', '.join(photos) or 'none'})"}
-    warp = distances(Frontalizer(None), judge, photos)
+    measured = distances(Frontalizer(None), judge, photos)
+    warp = {n: d for n, d in measured.items() if "output" in d}
+    if not warp:
+        return {"skipped": "no face found in the installed photos", "problems": measured}
     result = {
         "real_identity_distance": round(float(np.median([d["output"] for d in warp.values()])), 4),
         "same_person_line": SAME_PERSON,
@@ -83,6 +90,7 @@ def real_identity_distance(quick: bool) -> dict:
         "input_crop": {n: round(d["input_crop"], 4) for n, d in warp.items()},
         "different_people": {f"{a} - {b}": round(distance(warp[a]["descriptor"], warp[b]["descriptor"]), 4)
                              for a, b in itertools.combinations(warp, 2)},
+        "problems": {n: d["problem"] for n, d in measured.items() if "problem" in d},
         "note": "headline: the median over photos of the warp-only output's distance to its photo",
     }
     checkpoint = _checkpoint()
@@ -90,7 +98,8 @@ def real_identity_distance(quick: bool) -> dict:
         result["generator"] = f"no checkpoint ({CHECKPOINT_ENV} unset, none under ./runs)"
     else:
         engine = Frontalizer(checkpoint)
-        result["generator"] = {n: round(d["output"], 4) for n, d in distances(engine, judge, photos).items()}
+        result["generator"] = {n: round(d["output"], 4) if "output" in d else d["problem"]
+                               for n, d in distances(engine, judge, photos).items()}
         result["generator_checkpoint"] = str(checkpoint)
         result["generator_trained_on"] = engine.describe()
     return result

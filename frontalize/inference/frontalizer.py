@@ -57,16 +57,20 @@ def load_generator_with_record(path: Path, device) -> tuple[torch.nn.Module, obj
     return g.to(device).eval(), cfg, trained_on
 
 
-# A photo's face is aligned like the frontal camera's images when its yaw is nearer 0 than +-15 degrees, the
-# neighbouring cameras (05_1 and 14_0): the camera preparation would most likely have seen it from.
+# A photo's face is aligned like the frontal camera's (05_1) images when its yaw is nearer 0 than the neighbouring
+# cameras' +-15 degrees (14_0, 05_0).  Fitted to MTCNN's five points, SynthPIE's frontal faces pass 70 % of the time
+# and its +-15-degree ones 11-13 % (docs/mtcnn_landmark_error.md): five detected points place a face no finer.
 FRONTAL_YAW = 7.5
 
 
 def align(five: np.ndarray, size: int) -> np.ndarray:
     """The 2x3 alignment preparation would give this face: the five-point fit if it looks frontal, else the eye-mouth
-    axis.  The yaw is estimated in the eye-mouth crop, which every pose has."""
+    axis.  The yaw is estimated in the eye-mouth crop, which every pose has (no pose fits: not frontal)."""
     m = pose_transform(five, size)
-    yaw = estimate_pose(transform_points(five, m), size).angles[0]
+    try:
+        yaw = estimate_pose(transform_points(five, m), size).angles[0]
+    except PoseError:
+        return m
     return frontal_transform(five, size) if abs(yaw) < FRONTAL_YAW else m
 
 
