@@ -15,6 +15,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+# the tests also run dlib's face descriptor (--check-identity's judge): 100 MB, about a minute more, so only here
+$(VENV)/.judge: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test,judge]'
+	touch $@
+
 install: $(VENV)/.installed
 
 # The whole pipeline on the embedded default (CPU): SynthPIE `small` -> aligned crops + protocol manifests ->
@@ -25,13 +30,13 @@ install: $(VENV)/.installed
 demo: install
 	$(PY) -m frontalize.cli.main demo --out $(OUT)
 
-test: install
+test: $(VENV)/.judge
 	$(PY) -m pytest -q
 
-test-slow: install
+test-slow: $(VENV)/.judge
 	$(PY) -m pytest -q -m slow
 
-benchmark: install
+benchmark: $(VENV)/.judge
 	$(PY) scripts/benchmark.py --json $(OUT)/benchmark.json
 
 .PHONY: install demo test test-slow benchmark

@@ -33,6 +33,7 @@ class DataConfig:
     random_crop: float = 0.9  # scale of the random crop (1.0: none)
     mirror: bool = True
     colour: float = 0.0  # probability of a hue/saturation or brightness/contrast shift, the same on input and target
+    landmark_noise: str = "none"  # none | mtcnn: exact landmarks moved by MTCNN's measured error before the pose fit (training/data.py)
     workers: int = 2
 
 

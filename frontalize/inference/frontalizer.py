@@ -1,14 +1,19 @@
 """Frontalize photos: detect (MTCNN), align exactly as preparation aligns inputs, run the generator.
 
-``Frontalizer`` turns one photo into aligned face crops and a batch of crops into frontal faces;
-``frontalize_files`` streams many photos through it in batches and writes the results, reporting each
-file as it goes (the loop behind ``frontalize infer`` and its benchmark).
+``Frontalizer`` turns one photo into aligned face crops and a batch of crops into frontal faces, and says
+what its generator was trained on; ``frontalize_files`` streams many photos through it in batches and writes
+the results, reporting each file as it goes (the loop behind ``frontalize infer`` and its benchmark).
+
+Alignment: preparation aligns the frontal camera's images with the five-point fit to the template and every
+other view with the eye-mouth axis (preparation/prep.py).  A photo has no camera, so its own landmarks decide:
+a face whose estimated yaw is nearer 0 than the neighbouring cameras' +-15 degrees (``FRONTAL_YAW``) is aligned
+as the frontal camera's images are, any other as the other views.
 """
 from __future__ import annotations
 
 import glob
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -16,16 +21,23 @@ import numpy as np
 import torch
 
 from frontalize.config import from_yaml
-from frontalize.data.align import AlignmentError, pose_transform, transform_points, warp
+from frontalize.data.align import AlignmentError, frontal_transform, pose_transform, transform_points, warp
 from frontalize.data.images import PHOTO_SUFFIXES, ImageProblem, detection_copy, read_photo, to_tensor, to_uint8, write_png
-from frontalize.geometry.pose import PoseError, crop_pose, frontal_pose
+from frontalize.geometry.pose import PoseError, crop_pose, estimate_pose, frontal_pose
 from frontalize.geometry.warp import FrontalWarp
 from frontalize.models.factory import build_generator
 from frontalize.runs import checkpoint as ckpt
 from frontalize.runs.folders import NoCheckpoint
+from frontalize.runs.provenance import RECORD_KEY, TrainedOn
 
 
 def load_generator(path: Path, device) -> tuple[torch.nn.Module, object]:
+    """The generator (eval mode, on ``device``) and its config."""
+    return load_generator_with_record(path, device)[:2]
+
+
+def load_generator_with_record(path: Path, device) -> tuple[torch.nn.Module, object, TrainedOn | None]:
+    """The generator, its config and its training record (None for checkpoints written before the record)."""
     path = Path(path)
     if not path.exists():
         raise NoCheckpoint(f"checkpoint not found: {path}")
@@ -37,7 +49,29 @@ def load_generator(path: Path, device) -> tuple[torch.nn.Module, object]:
     g = build_generator(cfg)
     # the moving average of the weights where training kept one (train.ema): it is what was evaluated
     g.load_state_dict(state.get("generator_ema", state["generator"]))
-    return g.to(device).eval(), cfg
+    record = state.get(RECORD_KEY)
+    try:
+        trained_on = TrainedOn.from_json(record) if record else None
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: its training record is unreadable ({e})") from None
+    return g.to(device).eval(), cfg, trained_on
+
+
+# A photo's face is aligned like the frontal camera's (05_1) images when its yaw is nearer 0 than the neighbouring
+# cameras' +-15 degrees (14_0, 05_0).  Fitted to MTCNN's five points, SynthPIE's frontal faces pass 70 % of the time
+# and its +-15-degree ones 11-13 % (docs/mtcnn_landmark_error.md): five detected points place a face no finer.
+FRONTAL_YAW = 7.5
+
+
+def align(five: np.ndarray, size: int) -> np.ndarray:
+    """The 2x3 alignment preparation would give this face: the five-point fit if it looks frontal, else the eye-mouth
+    axis.  The yaw is estimated in the eye-mouth crop, which every pose has (no pose fits: not frontal)."""
+    m = pose_transform(five, size)
+    try:
+        yaw = estimate_pose(transform_points(five, m), size).angles[0]
+    except PoseError:
+        return m
+    return frontal_transform(five, size) if abs(yaw) < FRONTAL_YAW else m
 
 
 def collect_inputs(patterns: list[str], recursive: bool) -> tuple[list[Path], list[str]]:
@@ -70,6 +104,7 @@ class FaceCrop:
     index: int  # face number within the photo
     crop: np.ndarray  # RGB uint8, size x size
     pose: np.ndarray  # (12,) the reference face's pose in the crop, fitted to the detector's landmarks
+    matrix: np.ndarray  # (2, 3) photo -> crop similarity
 
 
 WARP_ONLY_SIZE = 128
@@ -81,11 +116,13 @@ class Frontalizer:
     def __init__(self, checkpoint: Path | None, device: str = "cpu", all_faces: bool = False, size: int | None = None):
         t0 = time.perf_counter()
         self.device = torch.device(device)
+        self.checkpoint = None if checkpoint is None else Path(checkpoint)
+        self.trained_on: TrainedOn | None = None  # what the generator learned from, where its checkpoint records it
         if checkpoint is None:
             self.G, self.cfg, self.size = None, None, size or WARP_ONLY_SIZE
             self.warp = FrontalWarp(self.size).to(self.device)
         else:
-            self.G, self.cfg = load_generator(checkpoint, self.device)
+            self.G, self.cfg, self.trained_on = load_generator_with_record(checkpoint, self.device)
             self.size, self.warp = self.cfg.data.size, None
         from frontalize.face.detect import FaceDetector  # loads MTCNN's weights
 
@@ -96,6 +133,20 @@ class Frontalizer:
     @property
     def uses_pose(self) -> bool:
         return self.G is None or self.G.warp is not None
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether the generator learned from SynthPIE's synthetic faces only."""
+        return self.trained_on is not None and self.trained_on.dataset.startswith("SynthPIE")
+
+    def describe(self) -> str:
+        """What frontalizes: the checkpoint and what it was trained on (else what its config says), or the warp."""
+        if self.G is None:
+            return f"the geometric frontalization (warp only, no training) at {self.size} px"
+        if self.trained_on is not None:
+            return f"model {self.checkpoint}, trained on {self.trained_on.describe()}"
+        return (f"model {self.checkpoint}: {self.cfg.setting}, protocol {self.cfg.data.protocol}, {self.size} px (from its "
+                "config); training data not recorded")
 
     def crops(self, path: Path) -> list[FaceCrop]:
         """Detect on a downscaled copy, align on the original; raises ImageProblem when there is no face."""
@@ -108,13 +159,13 @@ class Frontalizer:
         out = []
         for k, d in enumerate(chosen):
             try:
-                m = pose_transform(d.five / scale, self.size)
+                m = align(d.five / scale, self.size)
                 pose = crop_pose(transform_points(d.five / scale, m), self.size)[0] if self.uses_pose else frontal_pose(self.size)
             except (AlignmentError, PoseError) as e:
                 if not self.all_faces:
                     raise ImageProblem(f"face found but not alignable ({e})") from None
                 continue
-            out.append(FaceCrop(path, k, warp(rgb, m, self.size), pose.as_vector()))
+            out.append(FaceCrop(path, k, warp(rgb, m, self.size), pose.as_vector(), m))
         return out
 
     @torch.no_grad()
@@ -130,6 +181,7 @@ class FileOutcome:
     path: Path
     error: str | None  # None: every face found was frontalized
     outputs: list[Path]
+    faces: list[FaceCrop] = field(default_factory=list)  # the crop behind each output
 
 
 @dataclass
@@ -176,7 +228,7 @@ def frontalize_files(engine: Frontalizer, files: list[Path], out: Path, side_by_
         if len(pending) >= batch_size:
             flush()
         totals.ok += 1
-        on_file(FileOutcome(f, None, outputs))
+        on_file(FileOutcome(f, None, outputs, crops))
     flush()
     totals.seconds = time.perf_counter() - t0
     return totals

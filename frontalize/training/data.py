@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from frontalize.data.images import IMAGE_SUFFIXES, load_square, to_tensor
 from frontalize.data.manifest import row_landmarks
 from frontalize.data.multipie import CAMERA_BY_NAME, FRONTAL_CAMERA, FRONTAL_FLASH
+from frontalize.face.mtcnn_error import perturb
 from frontalize.geometry.pose import poses_of
 
 NO_POSE = torch.zeros(12)  # the generator without geometry needs none
@@ -68,6 +69,15 @@ def augmented_single(path: Path, size: int, augment: A.Compose | None, seed: int
 TARGETS = ("same_flash", "mean_flash", "gallery_flash")
 
 
+# where each input's pose comes from (data.landmark_noise):
+#   none   the manifest's landmarks as they are (SynthPIE's exact ones; the named settings)
+#   mtcnn  SynthPIE's exact landmarks moved by a draw of MTCNN's measured error at the row's camera
+#          (face/mtcnn_error.py) before the pose is fitted, so training meets the landmarks `frontalize infer`
+#          gives; rows whose landmarks already came from MTCNN (real Multi-PIE) or from the camera prior keep theirs
+LANDMARK_NOISE = ("none", "mtcnn")
+NOISE_STREAM = 0x6D74636E  # the landmark noise's own random stream beside the mirror's, from the same sample seed
+
+
 def _recording_key(row: dict) -> tuple[str, str, str]:
     return row["subject"], row["session"], row["recording"]
 
@@ -77,7 +87,7 @@ class ProfilePairs(Dataset):
 
     def __init__(self, prepared: Path, rows: list[dict], size: int, augment: A.Compose | None,
                  target: str = "same_flash", max_yaw: int | None = None, gallery_flash: int = FRONTAL_FLASH,
-                 geometry: bool = False, mirror: bool = False):
+                 geometry: bool = False, mirror: bool = False, landmark_noise: str = "none"):
         self.prepared = Path(prepared)
         self.rows = [r for r in rows if r["split"] == "train" and r["target_path"]
                      and (max_yaw is None or abs(int(r["yaw"])) <= max_yaw)]
@@ -91,6 +101,12 @@ class ProfilePairs(Dataset):
         self.gallery_flash = gallery_flash
         # geometry: each sample also carries its pose, fitted to its landmarks after augmentation (mirroring here)
         self.geometry, self.mirror = geometry, mirror
+        if landmark_noise not in LANDMARK_NOISE:
+            raise ValueError(f"unknown data.landmark_noise {landmark_noise!r}: {', '.join(LANDMARK_NOISE)}")
+        if landmark_noise != "none" and not geometry:
+            raise ValueError(f"data.landmark_noise={landmark_noise} moves the landmarks each input's pose is fitted to; "
+                             "without model.geometry no pose is used")
+        self.landmark_noise = landmark_noise
         if geometry:
             row_landmarks(self.rows[0])  # fails early, with what to do, on data prepared without landmarks
         # the frontal camera's shots per (subject, session, recording), by flash: what the targets are made of
@@ -136,6 +152,9 @@ class ProfilePairs(Dataset):
     def _with_pose(self, src: np.ndarray, tgt: np.ndarray, row: dict, seed: int) -> tuple:
         landmarks = row_landmarks(row)  # in crop pixels at the manifest's size, which is the crops' size here
         yaw, elevation = float(row["yaw"]), float(CAMERA_BY_NAME[row["camera"]].elevation)
+        if self.landmark_noise == "mtcnn" and row.get("landmark_source") == "sidecar":
+            # drawn in the camera's own frame, before the mirror (which then carries it to the other side)
+            landmarks = perturb(landmarks, row["camera"], self.size, np.random.default_rng([seed, NOISE_STREAM]))
         if self.mirror and np.random.default_rng(seed).random() < 0.5:
             src, tgt, landmarks = mirror_with_landmarks(src, tgt, landmarks)
             yaw = -yaw

@@ -134,7 +134,7 @@ class Trainer:
             if self.geometry:  # the mirror is applied by the dataset, which swaps the landmarks with it
                 augment = paired_augment(cfg.data.size, cfg.data.random_crop, cfg.data.mirror, cfg.data.colour, landmarks=True)
             self.inputs = ProfilePairs(prepared, rows, cfg.data.size, augment, cfg.data.target, cfg.data.max_train_yaw,
-                                       self.gallery_flash, self.geometry, cfg.data.mirror)
+                                       self.gallery_flash, self.geometry, cfg.data.mirror, cfg.data.landmark_noise)
             self.has_targets = True
         self.frontals = FrontalFaces(prepared, rows, cfg.data.size, augment)
         self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
