@@ -24,7 +24,7 @@ import numpy as np
 from frontalize.synthpie.head import Head, surface_points
 
 BACKGROUND = 0.42  # the studio's plain grey, the same for every image
-SHIRT = np.array([0.22, 0.24, 0.30])  # one shirt for everyone: clothing must not carry identity
+SHIRT = np.array([0.22, 0.24, 0.30])  # everyone's shirt in session 01: clothing must not carry identity
 SHIRT_GLOSS = 0.15
 MAX_INSERTED = 12  # points added between two grid neighbours at most
 SEE_THROUGH = 0.15  # head units: a point this far behind a neighbouring pixel's surface is hidden by it
@@ -121,8 +121,8 @@ def _body(spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return pts, nrm, np.concatenate([q[2] for q in parts])
 
 
-def build_scene(head: Head, n_phi: int) -> Scene:
-    """Sample the head on an n_phi x 1.4 n_phi grid (about one sample per pixel), add the body.
+def build_scene(head: Head, n_phi: int, shirt=SHIRT) -> Scene:
+    """Sample the head on an n_phi x 1.4 n_phi grid (about one sample per pixel), add the body in ``shirt``.
 
     Fewer columns than twice the rows: a camera sees half the azimuths across the
     head's width, but half the elevations over its taller, longer profile.
@@ -140,7 +140,7 @@ def build_scene(head: Head, n_phi: int) -> Scene:
     head_pts[:, 3:6] /= np.linalg.norm(head_pts[:, 3:6], axis=1, keepdims=True) + 1e-12
     body_p, body_n, is_neck = _body(3.0 / n_phi)  # about the head's spacing
     skin = np.asarray(head.p.skin, np.float32)
-    body_albedo = np.where(is_neck[:, None], skin * np.float32(0.93), SHIRT.astype(np.float32))
+    body_albedo = np.where(is_neck[:, None], skin * np.float32(0.93), np.asarray(shirt, np.float32))
     body_gloss = np.where(is_neck, np.float32(1.0), np.float32(SHIRT_GLOSS))
     lt, lp = head.landmark_angles()
     it, ip = head.iris_angles()
