@@ -92,7 +92,8 @@ class Preset:
         if self.attendance is None:
             return replace(self, subjects=min(n, self.subjects))
         keep = set(self.subject_ids()[:n])
-        return replace(self, subjects=len(keep), attendance=tuple(tuple(s for s in a if s in keep) for a in self.attendance))
+        attendance = tuple(tuple(s for s in ids if s in keep) for ids in self.attendance)
+        return replace(self, subjects=len(keep), attendance=attendance)
 
     @property
     def n_images(self) -> int:

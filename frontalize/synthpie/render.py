@@ -329,9 +329,9 @@ def _visible_landmarks(cam, pts, nrm, centre, zbuf, nearest_around, tol):
     return xy, inside & (cos > 0) & (depth <= near + tol)
 
 
-def _highlights(scene: PosedScene, idx: np.ndarray, to_camera: np.ndarray) -> np.ndarray:
-    """(M, 3 * shots) specular highlights (Blinn-Phong, white) of the points ``idx`` seen from this camera."""
-    out = np.zeros((len(idx), 3 * len(scene.flashes)), np.float32)
+def _add_highlights(colours: np.ndarray, scene: PosedScene, idx: np.ndarray, to_camera: np.ndarray) -> None:
+    """Add to ``colours`` (M, 3 * shots) the specular highlights (Blinn-Phong, white) of the points ``idx`` seen
+    from this camera."""
     normals = scene.normals[idx]
     for k, d in enumerate(scene.flashes):
         if d is None:
@@ -340,8 +340,7 @@ def _highlights(scene: PosedScene, idx: np.ndarray, to_camera: np.ndarray) -> np
         ndh = np.clip(normals @ (half / np.linalg.norm(half)), 0, 1)
         ndh4 = (ndh * ndh) ** 2
         ndh8 = ndh4 * ndh4
-        out[:, 3 * k : 3 * k + 3] = (scene.highlight[idx, k] * ndh8 * ndh8 * ndh8)[:, None]  # ndh ** 24
-    return out
+        colours[:, 3 * k : 3 * k + 3] += (scene.highlight[idx, k] * ndh8 * ndh8 * ndh8)[:, None]  # ndh ** 24
 
 
 def look(scene: PosedScene, cam: CameraModel) -> View:
@@ -360,7 +359,8 @@ def look(scene: PosedScene, cam: CameraModel) -> View:
     near = cv2.erode(zbuf.reshape(h, w), np.ones((3, 3), np.uint8)).ravel()
     keep = (depth <= zbuf[pix] + 0.03) & (depth <= near[pix] + SEE_THROUGH)
     idx, pix = idx[keep], pix[keep]
-    colours = scene.diffuse[idx] + _highlights(scene, idx, cam.to_camera())
+    colours = scene.diffuse[idx]
+    _add_highlights(colours, scene, idx, cam.to_camera())
     # per pixel and channel, the sum of the colours of its points in point order: one bincount over
     # (channel, pixel) keys; channel planes rather than interleaved channels keep every later array operation
     # on long contiguous rows (per-pixel arithmetic, so the same numbers either way)
@@ -371,8 +371,9 @@ def look(scene: PosedScene, cam: CameraModel) -> View:
     # pinholes between samples: normalised convolution (empty pixels hold zero sums) over the 3x3 neighbourhood
     hit = count > 0
     filled_count = np.where(hit, count, cv2.blur(count, (3, 3)))
-    blurred = np.stack([cv2.blur(plane, (3, 3)) for plane in sums])
-    mean = np.where(hit, sums, blurred) / np.maximum(filled_count, 1e-6)
+    mean = np.stack([cv2.blur(plane, (3, 3)) for plane in sums])
+    np.copyto(mean, sums, where=hit)
+    mean /= np.maximum(filled_count, 1e-6)
     mask = hit.astype(np.float32)
     closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     alpha = cv2.GaussianBlur(closed, (3, 3), 0.6)
