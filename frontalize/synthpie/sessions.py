@@ -34,7 +34,7 @@ NEWCOMER_JOINS = (0.40, 0.35, 0.25)
 NEWCOMER_RETURNS = 0.75
 
 CHEEK_CHANGE = 0.012  # sd of the change of cheek fullness (head units): a little fuller or thinner
-TONE_CHANGE = 0.02  # sd of the change of skin tone on palette.SKIN_RAMP: a little tanned or paler
+TONE_CHANGE = 0.04  # sd of the change of skin tone on palette.SKIN_RAMP: a little tanned or paler (median ΔE 1)
 # What people wore on the other days: muted colours that many share (session 01 is everyone's SHIRT)
 SHIRTS = np.array([
     SHIRT,
