@@ -30,7 +30,7 @@ from frontalize.synthpie.render import Scene, build_scene, composite, look, rota
 from frontalize.synthpie.render import pose as pose_scene
 from frontalize.synthpie.sessions import SessionLook, draw_attendance, session_look
 from frontalize.utils.io import atomic_write_bytes, atomic_write_text
-from frontalize.utils.threads import single_threaded_worker
+from frontalize.utils.threads import single_threaded_forks
 
 MARKER = "synthpie.json"
 # v2: heads with hair styles and facial hair, shared colours; `small` at Multi-PIE counts.  v3: cameras on the sides
@@ -328,7 +328,8 @@ def generate(
             pool = None
         else:
             # one process per core: the libraries' own threads would only contend with the other workers
-            pool = get_context("fork").Pool(workers, initializer=single_threaded_worker)
+            with single_threaded_forks():
+                pool = get_context("fork").Pool(workers)
             results = pool.imap_unordered(_visit_worker, visits)
         try:
             for images, n in results:

@@ -108,6 +108,8 @@ def _facial(rng: np.random.Generator, facial: str) -> dict:
 RESTYLE_P = 0.2
 FACIAL_CHANGE_P = 0.35
 _KEEPS_STYLE = ("receding", "bald")
+_FACIAL_FIELDS = ("facial", "facial_length", "moustache", "facial_density")
+_SCALP_FIELDS = tuple(f for f in Hair.__dataclass_fields__ if f not in _FACIAL_FIELDS)
 
 
 def later_hair(h: Hair, rng: np.random.Generator, male: bool) -> Hair:
@@ -134,10 +136,6 @@ def later_hair(h: Hair, rng: np.random.Generator, male: bool) -> Hair:
         face = {k: getattr(h, k) for k in _FACIAL_FIELDS}
         face["facial_length"] = float(h.facial_length * np.exp(rng.normal(0, 0.25)))
     return Hair(**scalp, **face)
-
-
-_FACIAL_FIELDS = ("facial", "facial_length", "moustache", "facial_density")
-_SCALP_FIELDS = tuple(f for f in Hair.__dataclass_fields__ if f not in _FACIAL_FIELDS)
 
 
 def _smoothstep(x):
