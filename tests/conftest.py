@@ -17,6 +17,29 @@ def tiny_synthpie(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_sessions_synthpie(tmp_path_factory):
+    """The `tiny_sessions` SynthPIE tree, generated once per test session: subjects 1-5 and 7 (id 6 unused) in
+    sessions 01 (neutral and smile), 02 and 04 (two neutral recordings); subject 7 misses session 01, so its
+    earliest session is 02 (attendance: PRESETS["tiny_sessions"].attendees(session))."""
+    from frontalize.synthpie.generate import generate
+
+    root = tmp_path_factory.mktemp("synthpie_tiny_sessions")
+    generate(root, "tiny_sessions", seed=0, workers=2, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def prepared_tiny_sessions(tiny_sessions_synthpie, tmp_path_factory):
+    """`tiny_sessions` prepared at 64 px with its previews: (folder, summary); setting2 has 4 train / 2 test
+    subjects (5, gallery from session 01; 7, gallery from session 02)."""
+    from frontalize.preparation.prep import PrepConfig, prepare
+
+    out = tmp_path_factory.mktemp("prepared_tiny_sessions")
+    summary = prepare(PrepConfig(root=tiny_sessions_synthpie, out=out, size=64, workers=2, progress=False, preview=True))
+    return out, summary
+
+
+@pytest.fixture(scope="session")
 def prepared_tiny(tiny_synthpie, tmp_path_factory):
     """`tiny` prepared at 64 px with a preview; the source tree's bytes are checked unchanged."""
     import hashlib

@@ -30,7 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="auto: SynthPIE ground truth where present, else MTCNN (default)")
     p.add_argument("--gallery-flash", type=int, default=DEFAULT_GALLERY_FLASH,
                    help="flash of the gallery image, recorded in the manifests (07; some papers use 06)")
-    p.add_argument("--preview", action="store_true", help="write preview_<size>.png with landmarks and region boxes")
+    p.add_argument("--preview", action="store_true",
+                   help="write preview_<size>.png with landmarks and region boxes (and, for several sessions, "
+                        "preview_sessions_<size>.png: a few subjects' frontal crops in each session)")
     p.add_argument("--quiet", action="store_true")
 
 

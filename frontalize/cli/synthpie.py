@@ -19,7 +19,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     preset = PRESETS[args.preset]
-    print(f"SynthPIE {args.preset}: {preset.subjects} subjects, {len(preset.cameras)} cameras, "
+    sessions = ""
+    if len(preset.sessions) > 1:
+        sessions = " in sessions " + ", ".join(
+            f"{s:02d} ({len(preset.attendees(s))} subjects, recordings {'/'.join(f'{r:02d}' for r in preset.recordings_of(s))})"
+            for s in preset.sessions)
+    print(f"SynthPIE {args.preset}: {preset.subjects} subjects{sessions}, {len(preset.cameras)} cameras, "
           f"{len(preset.flashes)} flashes, {preset.n_images} images at {preset.width}x{preset.height} -> {args.out}")
     try:
         summary = generate(args.out, args.preset, args.seed, args.workers, progress=not args.quiet)

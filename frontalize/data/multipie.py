@@ -119,6 +119,11 @@ SESSIONS = tuple(RECORDINGS)
 # Multi-PIE's real sizes, used to scale protocol subject counts to smaller datasets.
 MULTIPIE_SUBJECTS = 337
 MULTIPIE_SESSION01_SUBJECTS = 249
+# Attendance (Gross et al., IVC 2010): subjects per session, how many came to all four, and the highest subject id
+# (ids run 001-346 with gaps: 337 people)
+MULTIPIE_SESSION_SUBJECTS: dict[int, int] = {1: 249, 2: 203, 3: 230, 4: 239}
+MULTIPIE_ALL_SESSIONS_SUBJECTS = 129
+MULTIPIE_LAST_SUBJECT_ID = 346
 
 
 def expression(session: int, recording: int) -> str:

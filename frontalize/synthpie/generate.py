@@ -1,16 +1,19 @@
 """Write a SynthPIE tree: the exact Multi-PIE layout, rendered from synthetic subjects.
 
 The unit of work is one recording (subject, session, recording): its head is
-built once, seen from every camera, lit by every flash.  Units are rendered
-in parallel, each file is written atomically, and finished files are
-skipped, so an interrupted run resumes where it stopped.  The same seed and
-preset give byte-identical files.
+built once, seen from every camera, lit by every flash.  A subject's session
+(a visit: its recordings, which share the day's look, sessions.py) goes to one
+process, so session 04's two neutral recordings build their head once.
+Visits are rendered in parallel, each file is written atomically, and
+finished files are skipped, so an interrupted run resumes where it stopped.
+The same seed and preset give byte-identical files.
 """
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -20,12 +23,14 @@ from tqdm import tqdm
 
 from frontalize.data.images import encode_png
 from frontalize.data.landmarks import FIVE_POINTS, IBUG68_MOUTH_IMAGE_LEFT, IBUG68_MOUTH_IMAGE_RIGHT, IBUG68_NOSE_TIP
-from frontalize.data.multipie import CAMERAS, RECORDINGS, ShotId
+from frontalize.data.multipie import CAMERAS, HEAD_HEIGHT_CAMERAS, RECORDINGS, SESSIONS, ShotId
 from frontalize.synthpie import studio
 from frontalize.synthpie.head import NEUTRAL, SMILE, Expression, Head, sample_subject
-from frontalize.synthpie.render import build_scene, composite, look, rotation
+from frontalize.synthpie.render import Scene, build_scene, composite, look, rotation
 from frontalize.synthpie.render import pose as pose_scene
+from frontalize.synthpie.sessions import SessionLook, draw_attendance, session_look
 from frontalize.utils.io import atomic_write_bytes, atomic_write_text
+from frontalize.utils.threads import single_threaded_forks
 
 MARKER = "synthpie.json"
 # v2: heads with hair styles and facial hair, shared colours; `small` at Multi-PIE counts.  v3: cameras on the sides
@@ -51,12 +56,56 @@ class Preset:
     width: int = 320
     height: int = 240
     sessions: tuple[int, ...] = (1,)
-    recordings: tuple[int, ...] = (1, 2)  # session 01: neutral, smile
+    recordings: tuple[int, ...] = (1, 2)  # of every session (session 01: neutral, smile), unless session_recordings
+    # several sessions: one entry per session in ``sessions``, the recordings rendered and the subject ids recorded
+    # (None: ``recordings`` in every session, and subjects 1..``subjects`` in every session)
+    session_recordings: tuple[tuple[int, ...], ...] | None = None
+    attendance: tuple[tuple[int, ...], ...] | None = None
+
+    def __post_init__(self):
+        for name in ("session_recordings", "attendance"):
+            value = getattr(self, name)
+            if value is not None and len(value) != len(self.sessions):
+                raise ValueError(f"{name} needs one entry per session {self.sessions}, got {len(value)}")
+        if self.attendance is not None and len(self.subject_ids()) != self.subjects:
+            raise ValueError(f"attendance names {len(self.subject_ids())} subjects, the preset says {self.subjects}")
+
+    def recordings_of(self, session: int) -> tuple[int, ...]:
+        if self.session_recordings is None:
+            return self.recordings
+        return self.session_recordings[self.sessions.index(session)]
+
+    def attendees(self, session: int) -> tuple[int, ...]:
+        if self.attendance is None:
+            return tuple(range(1, self.subjects + 1))
+        return self.attendance[self.sessions.index(session)]
+
+    def subject_ids(self) -> list[int]:
+        return sorted({s for ses in self.sessions for s in self.attendees(ses)})
+
+    def visits(self) -> list[tuple[int, int]]:
+        """(subject, session) for every session a subject came to, by subject."""
+        return sorted((s, ses) for ses in self.sessions for s in self.attendees(ses))
+
+    def first_subjects(self, n: int) -> "Preset":
+        """The same preset with only its first ``n`` subject ids (their files are exactly the full preset's)."""
+        if self.attendance is None:
+            return replace(self, subjects=min(n, self.subjects))
+        keep = set(self.subject_ids()[:n])
+        attendance = tuple(tuple(s for s in ids if s in keep) for ids in self.attendance)
+        return replace(self, subjects=len(keep), attendance=attendance)
 
     @property
     def n_images(self) -> int:
-        return self.subjects * len(self.sessions) * len(self.recordings) * len(self.cameras) * len(self.flashes)
+        recordings = sum(len(self.recordings_of(ses)) for _, ses in self.visits())
+        return recordings * len(self.cameras) * len(self.flashes)
 
+
+def _neutral_recordings(sessions) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(r for r, e in RECORDINGS[s].items() if e == "neutral") for s in sessions)
+
+
+_MULTIPIE_ATTENDANCE = draw_attendance()
 
 PRESETS: dict[str, Preset] = {
     # a few subjects, cameras and flashes: seconds, for tests
@@ -66,6 +115,20 @@ PRESETS: dict[str, Preset] = {
     "small": Preset(249, ALL_CAMERAS, SYMMETRIC_FLASHES, width=256, height=192),
     # Multi-PIE's session 01 counts at Multi-PIE's resolution
     "session01": Preset(249, ALL_CAMERAS, tuple(range(20)), width=640, height=480),
+    # Setting 2: Multi-PIE's four sessions and attendance (sessions.py), every neutral recording (session 04 has two),
+    # the 13 head-height cameras, `small`'s flashes and size: its session 01 is `small`'s recording 01
+    "sessions": Preset(
+        len({s for a in _MULTIPIE_ATTENDANCE.values() for s in a}), HEAD_HEIGHT_CAMERAS, SYMMETRIC_FLASHES,
+        width=256, height=192, sessions=SESSIONS, recordings=(1,), session_recordings=_neutral_recordings(SESSIONS),
+        attendance=tuple(_MULTIPIE_ATTENDANCE[s] for s in SESSIONS),
+    ),
+    # for tests: six subjects (id 6 unused), sessions 01 (both recordings), 02 and 04 (two neutral recordings);
+    # subject 7 misses session 01, so its earliest session is 02
+    "tiny_sessions": Preset(
+        6, ("11_0", "08_0", "14_0", "05_1", "05_0", "19_0", "24_0"), SYMMETRIC_FLASHES, width=160, height=120,
+        sessions=(1, 2, 4), session_recordings=((1, 2), (1,), (1, 2)),
+        attendance=((1, 2, 3, 4, 5), (2, 5, 7), (1, 3, 5, 7)),
+    ),
 }
 
 
@@ -79,15 +142,27 @@ def landmark_path(shot: ShotId) -> Path:
     return shot.relpath.parent / f"{stem}_landmarks.json"
 
 
-def _expression_of(session: int, recording: int) -> Expression:
+def _expression_of(session: int, recording: int) -> str:
     name = RECORDINGS[session][recording]
     if name not in EXPRESSIONS:
         raise SynthPIEError(f"SynthPIE renders only {sorted(EXPRESSIONS)}; session {session} recording {recording} is {name}")
-    return EXPRESSIONS[name]
+    return name
 
 
 def subject_params(seed: int, subject: int):
     return sample_subject(np.random.default_rng([seed, subject, 0]))
+
+
+def subject_look(seed: int, subject: int, session: int) -> SessionLook:
+    """The subject as they came to ``session`` (sessions.py): in session 01, ``subject_params`` unchanged."""
+    return session_look(subject_params(seed, subject), seed, subject, session)
+
+
+@lru_cache(maxsize=2)
+def _scene(seed: int, subject: int, session: int, expression: str, n_phi: int) -> Scene:
+    """The head of one visit with one expression; session 04's two neutral recordings share it."""
+    look = subject_look(seed, subject, session)
+    return build_scene(Head(look.params, EXPRESSIONS[expression]), n_phi=n_phi, shirt=look.shirt)
 
 
 def unit_shots(preset: Preset, subject: int, session: int, recording: int) -> list[ShotId]:
@@ -105,8 +180,7 @@ def render_unit(out: Path, preset: Preset, seed: int, subject: int, session: int
     ]
     if not todo_cams:
         return 0
-    head = Head(subject_params(seed, subject), _expression_of(session, recording))
-    scene = build_scene(head, n_phi=preset.height)
+    scene = _scene(seed, subject, session, _expression_of(session, recording), preset.height)
     pose = studio.recording_pose(np.random.default_rng([seed, subject, session, recording, 1]))
     posed = pose_scene(
         scene, rotation(pose.yaw, pose.pitch, pose.roll), np.asarray(pose.shift),
@@ -191,8 +265,31 @@ def _check_output(out: Path, preset_name: str, seed: int) -> None:
         raise SynthPIEError(f"{out} is not empty and is not a SynthPIE tree (no {MARKER}); refusing to write into it")
 
 
-def _unit_worker(args):
-    return render_unit(*args)
+def _visit_worker(args) -> tuple[int, int]:
+    """Render one visit (a subject's session, all its recordings); return (its images, how many were written)."""
+    out, preset, seed, subject, session = args
+    recordings = preset.recordings_of(session)
+    written = sum(render_unit(out, preset, seed, subject, session, rec) for rec in recordings)
+    return len(recordings) * len(preset.cameras) * len(preset.flashes), written
+
+
+def _preset_record(p: Preset) -> dict:
+    """The preset as synthpie.json records it; a one-session preset's record is what it always was."""
+    record = asdict(p)
+    del record["session_recordings"], record["attendance"]
+    if p.session_recordings is not None:
+        record["session_recordings"] = {f"{s:02d}": list(p.recordings_of(s)) for s in p.sessions}
+    if p.attendance is not None:
+        record["attendance"] = {f"{s:02d}": list(p.attendees(s)) for s in p.sessions}
+    return record
+
+
+def read_attendance(root: Path) -> dict[int, list[int]]:
+    """Session -> subject ids of a SynthPIE tree, from its synthpie.json."""
+    meta = json.loads((Path(root) / MARKER).read_text())
+    if "attendance" in meta:
+        return {int(s): ids for s, ids in meta["attendance"].items()}
+    return {s: list(range(1, meta["subjects"] + 1)) for s in meta["sessions"]}
 
 
 def generate(
@@ -207,31 +304,37 @@ def generate(
         raise SynthPIEError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     p = PRESETS[preset]
     if subjects is not None:
-        p = replace(p, subjects=min(subjects, p.subjects))
+        p = p.first_subjects(subjects)
     out = Path(out)
     _check_output(out, preset, seed)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"generator": "synthpie", "version": FORMAT_VERSION, "preset": preset, "seed": seed, **asdict(p)}
+    meta = {"generator": "synthpie", "version": FORMAT_VERSION, "preset": preset, "seed": seed, **_preset_record(p)}
     atomic_write_text(out / MARKER, json.dumps(meta, indent=1))
     atomic_write_text(
         out / "subjects.json",
-        json.dumps({f"{s:03d}": subject_params(seed, s).as_dict() for s in range(1, p.subjects + 1)}, indent=1),
+        json.dumps({f"{s:03d}": subject_params(seed, s).as_dict() for s in p.subject_ids()}, indent=1),
     )
-    units = [(out, p, seed, s, ses, rec) for s in range(1, p.subjects + 1) for ses in p.sessions for rec in p.recordings]
+    if len(p.sessions) > 1:  # what changed between a subject's sessions
+        looks: dict[str, dict] = {}
+        for s, ses in p.visits():
+            looks.setdefault(f"{s:03d}", {})[f"{ses:02d}"] = subject_look(seed, s, ses).summary()
+        atomic_write_text(out / "sessions.json", json.dumps(looks, indent=1))
+    visits = [(out, p, seed, s, ses) for s, ses in p.visits()]
     workers = workers or os.cpu_count() or 1
-    per_unit = len(p.cameras) * len(p.flashes)
     written = 0
-    with tqdm(total=len(units) * per_unit, unit="img", desc=f"SynthPIE {preset}", disable=not progress) as bar:
+    with tqdm(total=p.n_images, unit="img", desc=f"SynthPIE {preset}", disable=not progress) as bar:
         if workers == 1:
-            results = map(_unit_worker, units)
+            results = map(_visit_worker, visits)
             pool = None
         else:
-            pool = get_context("fork").Pool(workers)
-            results = pool.imap_unordered(_unit_worker, units)
+            # one process per core: the libraries' own threads would only contend with the other workers
+            with single_threaded_forks():
+                pool = get_context("fork").Pool(workers)
+            results = pool.imap_unordered(_visit_worker, visits)
         try:
-            for n in results:
+            for images, n in results:
                 written += n
-                bar.update(per_unit)
+                bar.update(images)
         finally:
             if pool is not None:
                 pool.close()

@@ -1,9 +1,12 @@
 """A picture of SynthPIE subjects: one row per subject, one column per yaw, cut from a generated tree.
 
     python -m frontalize.synthpie.grid --root runs/demo/synthpie --out docs/img/synthpie_subjects.png
+    python -m frontalize.synthpie.grid --root <sessions tree> --sessions --subjects 6 --out docs/img/synthpie_sessions.png
 
 docs/img/synthpie_subjects.png is the first twelve subjects of `small` (seed 0), flash 07,
-recording 01, at -90, -45, 0, +45 and +90 degrees: not a selection.
+recording 01, at -90, -45, 0, +45 and +90 degrees: not a selection.  With ``--sessions``, one row per
+subject and, for each session, its frontal and +45 degree views (recording 01): the first subjects who came
+to every session of the tree (docs/img/synthpie_sessions.png: `sessions`, seed 0, not a selection).
 """
 from __future__ import annotations
 
@@ -15,27 +18,53 @@ import numpy as np
 
 from frontalize.data.images import read_rgb, write_png
 from frontalize.data.multipie import FRONTAL_FLASH, ShotId
+from frontalize.synthpie.generate import read_attendance
 
 YAW_CAMERAS = ("11_0", "08_0", "05_1", "19_0", "24_0")  # -90, -45, 0, +45, +90
+SESSION_CAMERAS = ("05_1", "19_0")  # 0, +45
+
+
+def _head_tile(path: Path, tile: int) -> np.ndarray:
+    """A square around the head (the upper two thirds of the frame), ``tile`` pixels wide."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: generate the tree first")
+    img = read_rgb(path)
+    h, w = img.shape[:2]
+    side = int(0.75 * h)
+    x0, y0 = (w - side) // 2, int(0.02 * h)
+    return cv2.resize(img[y0 : y0 + side, x0 : x0 + side], (tile, tile), interpolation=cv2.INTER_AREA)
 
 
 def subject_grid(root: Path, subjects: list[int], cameras=YAW_CAMERAS, flash: int = FRONTAL_FLASH,
                  tile: int = 96, recording: int = 1) -> np.ndarray:
-    """RGB image: a square around the head of each shot (the upper two thirds of the frame), ``tile`` pixels wide."""
+    """RGB image: one row per subject, one head tile per camera (session 01)."""
+    return np.vstack([
+        np.hstack([_head_tile(Path(root) / ShotId(s, 1, recording, cam, flash).relpath, tile) for cam in cameras])
+        for s in subjects
+    ])
+
+
+def session_grid(root: Path, subjects: list[int], cameras=SESSION_CAMERAS, flash: int = FRONTAL_FLASH,
+                 tile: int = 96) -> np.ndarray:
+    """RGB image: one row per subject; for each session of the tree, a head tile per camera (recording 01), a
+    dark one where the subject did not come; a thin gap between sessions."""
+    attendance = read_attendance(root)
+    gap = np.full((tile, 4, 3), 255, np.uint8)
     rows = []
-    for subject in subjects:
-        row = []
-        for camera in cameras:
-            path = Path(root) / ShotId(subject, 1, recording, camera, flash).relpath
-            if not path.exists():
-                raise FileNotFoundError(f"{path} is missing: generate the tree first")
-            img = read_rgb(path)
-            h, w = img.shape[:2]
-            side = int(0.75 * h)
-            x0, y0 = (w - side) // 2, int(0.02 * h)
-            row.append(cv2.resize(img[y0 : y0 + side, x0 : x0 + side], (tile, tile), interpolation=cv2.INTER_AREA))
-        rows.append(np.hstack(row))
+    for s in subjects:
+        blocks = []
+        for session, ids in sorted(attendance.items()):
+            tiles = [_head_tile(Path(root) / ShotId(s, session, 1, cam, flash).relpath, tile) if s in ids
+                     else np.full((tile, tile, 3), 32, np.uint8) for cam in cameras]
+            blocks += [np.hstack(tiles), gap]
+        rows.append(np.hstack(blocks[:-1]))
     return np.vstack(rows)
+
+
+def every_session_subjects(root: Path, n: int) -> list[int]:
+    """The first ``n`` subjects of a tree who came to every one of its sessions."""
+    attendance = read_attendance(root)
+    return sorted(set.intersection(*(set(ids) for ids in attendance.values())))[:n]
 
 
 def main(argv=None) -> int:
@@ -44,9 +73,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
     p.add_argument("--subjects", type=int, default=12, help="the first N subjects (default 12)")
     p.add_argument("--tile", type=int, default=96, help="tile size in pixels (default 96)")
+    p.add_argument("--sessions", action="store_true",
+                   help="each session at 0 and +45 degrees, for the first subjects who came to every session")
     args = p.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    grid = subject_grid(args.root, list(range(1, args.subjects + 1)), tile=args.tile)
+    if args.sessions:
+        grid = session_grid(args.root, every_session_subjects(args.root, args.subjects), tile=args.tile)
+    else:
+        grid = subject_grid(args.root, list(range(1, args.subjects + 1)), tile=args.tile)
     write_png(args.out, grid)
     print(f"wrote {args.out}")
     return 0

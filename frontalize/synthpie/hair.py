@@ -58,11 +58,17 @@ def _choose(rng: np.random.Generator, weights: dict) -> str:
 
 
 def sample_hair(rng: np.random.Generator, male: bool, age: float) -> Hair:
-    u = rng.uniform
     weights = dict(_STYLE_P_MALE if male else _STYLE_P_FEMALE)
     for style in ("receding", "bald"):
         weights[style] *= 0.3 + 2.5 * age
     style = _choose(rng, weights)
+    h = _scalp(rng, style)
+    return Hair(**h, **_facial(rng, _choose(rng, _FACIAL_P_MALE) if male else "none"))
+
+
+def _scalp(rng: np.random.Generator, style: str) -> dict:
+    """The scalp hair's parameters for one style, from its own ranges."""
+    u = rng.uniform
     h = dict(
         style=style, hairline=u(0.38, 0.52), temple_recess=u(0.0, 0.08),
         widows_peak=u(0.0, 0.05) * (rng.random() < 0.3),
@@ -83,14 +89,53 @@ def sample_hair(rng: np.random.Generator, male: bool, age: float) -> Hair:
         h.update(volume=u(0.16, 0.30), curl=u(0.025, 0.05), length=u(-0.55, -0.25), covers_ears=rng.random() < 0.5)
     elif style == "tied":
         h.update(volume=u(0.015, 0.035), bun=u(0.20, 0.33), bun_height=u(0.05, 0.55), part=0.0)
-    facial = _choose(rng, _FACIAL_P_MALE) if male else "none"
-    return Hair(
-        **h,
+    return h
+
+
+def _facial(rng: np.random.Generator, facial: str) -> dict:
+    u = rng.uniform
+    return dict(
         facial=facial,
         facial_length={"beard": u(0.05, 0.16), "goatee": u(0.03, 0.08), "moustache": u(0.015, 0.03)}.get(facial, 0.0),
         moustache=u(0.05, 0.11),
         facial_density=u(0.25, 0.45) if facial == "stubble" else u(0.8, 1.0),
     )
+
+
+# ----------------------------------------------------------------------------- months later
+# A later session (Multi-PIE's were months apart): how often a person turns up with another hair style or other
+# facial hair.  Receding and bald heads keep theirs: a hairline does not come back in months.
+RESTYLE_P = 0.2
+FACIAL_CHANGE_P = 0.35
+_KEEPS_STYLE = ("receding", "bald")
+_FACIAL_FIELDS = ("facial", "facial_length", "moustache", "facial_density")
+_SCALP_FIELDS = tuple(f for f in Hair.__dataclass_fields__ if f not in _FACIAL_FIELDS)
+
+
+def later_hair(h: Hair, rng: np.random.Generator, male: bool) -> Hair:
+    """The same person's hair at a later session: restyled, or grown or cut; facial hair grown, shaved or trimmed.
+
+    Where the hair grows stays (hairline, temples, widow's peak): that is the head's, not the haircut's.
+    """
+    if h.style not in _KEEPS_STYLE and rng.random() < RESTYLE_P:
+        weights = {k: v for k, v in (_STYLE_P_MALE if male else _STYLE_P_FEMALE).items() if k not in _KEEPS_STYLE}
+        scalp = _scalp(rng, _choose(rng, weights))
+        scalp.update(hairline=h.hairline, temple_recess=h.temple_recess, widows_peak=h.widows_peak)
+    else:  # the same style, grown or cut: volume, and the length of hair that hangs
+        scalp = {k: getattr(h, k) for k in _SCALP_FIELDS}
+        scalp["volume"] = float(np.clip(h.volume * np.exp(rng.normal(0, 0.2)), 0.005, 0.35))
+        if h.covers_ears:
+            scalp["length"] = float(np.clip(h.length + rng.normal(0, 0.08), -1.05, -0.25))
+        if h.bun:
+            scalp["bun"] = float(np.clip(h.bun * np.exp(rng.normal(0, 0.1)), 0.15, 0.36))
+    if not male:
+        face = {k: getattr(h, k) for k in _FACIAL_FIELDS}
+    elif rng.random() < FACIAL_CHANGE_P:  # grown, shaved, or another cut
+        face = _facial(rng, _choose(rng, _FACIAL_P_MALE))
+    else:  # trimmed or let grow a little
+        face = {k: getattr(h, k) for k in _FACIAL_FIELDS}
+        face["facial_length"] = float(h.facial_length * np.exp(rng.normal(0, 0.25)))
+    return Hair(**scalp, **face)
 
 
 def _smoothstep(x):

@@ -24,7 +24,7 @@ import numpy as np
 from frontalize.synthpie.head import Head, surface_points
 
 BACKGROUND = 0.42  # the studio's plain grey, the same for every image
-SHIRT = np.array([0.22, 0.24, 0.30])  # one shirt for everyone: clothing must not carry identity
+SHIRT = np.array([0.22, 0.24, 0.30])  # everyone's shirt in session 01: clothing must not carry identity
 SHIRT_GLOSS = 0.15
 MAX_INSERTED = 12  # points added between two grid neighbours at most
 SEE_THROUGH = 0.15  # head units: a point this far behind a neighbouring pixel's surface is hidden by it
@@ -121,8 +121,8 @@ def _body(spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return pts, nrm, np.concatenate([q[2] for q in parts])
 
 
-def build_scene(head: Head, n_phi: int) -> Scene:
-    """Sample the head on an n_phi x 1.4 n_phi grid (about one sample per pixel), add the body.
+def build_scene(head: Head, n_phi: int, shirt=SHIRT) -> Scene:
+    """Sample the head on an n_phi x 1.4 n_phi grid (about one sample per pixel), add the body in ``shirt``.
 
     Fewer columns than twice the rows: a camera sees half the azimuths across the
     head's width, but half the elevations over its taller, longer profile.
@@ -140,7 +140,7 @@ def build_scene(head: Head, n_phi: int) -> Scene:
     head_pts[:, 3:6] /= np.linalg.norm(head_pts[:, 3:6], axis=1, keepdims=True) + 1e-12
     body_p, body_n, is_neck = _body(3.0 / n_phi)  # about the head's spacing
     skin = np.asarray(head.p.skin, np.float32)
-    body_albedo = np.where(is_neck[:, None], skin * np.float32(0.93), SHIRT.astype(np.float32))
+    body_albedo = np.where(is_neck[:, None], skin * np.float32(0.93), np.asarray(shirt, np.float32))
     body_gloss = np.where(is_neck, np.float32(1.0), np.float32(SHIRT_GLOSS))
     lt, lp = head.landmark_angles()
     it, ip = head.iris_angles()
@@ -294,15 +294,17 @@ def pose(scene: Scene, head_rot: np.ndarray, head_shift: np.ndarray, flashes: li
 class View:
     """One camera's images of a posed scene, one per shot, and where the landmarks fall."""
 
-    alpha: np.ndarray  # (H, W, 1) coverage, soft at the silhouette
-    colours: np.ndarray  # (H, W, 3 * shots) linear colour of the subject in each shot
+    alpha: np.ndarray  # (H, W) coverage, soft at the silhouette
+    backdrop: np.ndarray  # (H, W) the studio's grey where the subject does not cover it
+    colours: np.ndarray  # (3 * shots, H, W) linear colour of the subject in each shot, one plane per channel
     landmarks: np.ndarray  # (68, 2) pixel coordinates
     landmark_visible: np.ndarray  # (68,) bool
     irises: np.ndarray  # (2, 2)
     iris_visible: np.ndarray
 
     def shot(self, k: int) -> np.ndarray:
-        return self.colours[..., 3 * k : 3 * k + 3]
+        """(3, H, W): the R, G and B planes of shot ``k``."""
+        return self.colours[3 * k : 3 * k + 3]
 
 
 def _visible_landmarks(cam, pts, nrm, centre, zbuf, nearest_around, tol):
@@ -327,9 +329,9 @@ def _visible_landmarks(cam, pts, nrm, centre, zbuf, nearest_around, tol):
     return xy, inside & (cos > 0) & (depth <= near + tol)
 
 
-def _highlights(scene: PosedScene, idx: np.ndarray, to_camera: np.ndarray) -> np.ndarray:
-    """(M, 3 * shots) specular highlights (Blinn-Phong, white) of the points ``idx`` seen from this camera."""
-    out = np.zeros((len(idx), 3 * len(scene.flashes)), np.float32)
+def _add_highlights(colours: np.ndarray, scene: PosedScene, idx: np.ndarray, to_camera: np.ndarray) -> None:
+    """Add to ``colours`` (M, 3 * shots) the specular highlights (Blinn-Phong, white) of the points ``idx`` seen
+    from this camera."""
     normals = scene.normals[idx]
     for k, d in enumerate(scene.flashes):
         if d is None:
@@ -338,8 +340,7 @@ def _highlights(scene: PosedScene, idx: np.ndarray, to_camera: np.ndarray) -> np
         ndh = np.clip(normals @ (half / np.linalg.norm(half)), 0, 1)
         ndh4 = (ndh * ndh) ** 2
         ndh8 = ndh4 * ndh4
-        out[:, 3 * k : 3 * k + 3] = (scene.highlight[idx, k] * ndh8 * ndh8 * ndh8)[:, None]  # ndh ** 24
-    return out
+        colours[:, 3 * k : 3 * k + 3] += (scene.highlight[idx, k] * ndh8 * ndh8 * ndh8)[:, None]  # ndh ** 24
 
 
 def look(scene: PosedScene, cam: CameraModel) -> View:
@@ -358,25 +359,46 @@ def look(scene: PosedScene, cam: CameraModel) -> View:
     near = cv2.erode(zbuf.reshape(h, w), np.ones((3, 3), np.uint8)).ravel()
     keep = (depth <= zbuf[pix] + 0.03) & (depth <= near[pix] + SEE_THROUGH)
     idx, pix = idx[keep], pix[keep]
-    colours = scene.diffuse[idx] + _highlights(scene, idx, cam.to_camera())
-    count = np.bincount(pix, minlength=w * h).astype(np.float32).reshape(h, w, 1)
-    sums = np.stack([np.bincount(pix, colours[:, c], minlength=w * h) for c in range(colours.shape[1])], -1)
-    sums = sums.astype(np.float32).reshape(h, w, -1)
+    colours = scene.diffuse[idx]
+    _add_highlights(colours, scene, idx, cam.to_camera())
+    # per pixel and channel, the sum of the colours of its points in point order: one bincount over
+    # (channel, pixel) keys; channel planes rather than interleaved channels keep every later array operation
+    # on long contiguous rows (per-pixel arithmetic, so the same numbers either way)
+    n, channels = w * h, colours.shape[1]
+    count = np.bincount(pix, minlength=n).astype(np.float32).reshape(h, w)
+    keys = (pix[None, :] + (np.arange(channels) * n)[:, None]).ravel()
+    sums = np.bincount(keys, colours.T.ravel(), minlength=channels * n).astype(np.float32).reshape(channels, h, w)
     # pinholes between samples: normalised convolution (empty pixels hold zero sums) over the 3x3 neighbourhood
     hit = count > 0
-    filled_count = np.where(hit, count, cv2.blur(count, (3, 3))[..., None])
-    mean = np.where(hit, sums, cv2.blur(sums, (3, 3)).reshape(sums.shape)) / np.maximum(filled_count, 1e-6)
-    mask = hit[..., 0].astype(np.float32)
+    filled_count = np.where(hit, count, cv2.blur(count, (3, 3)))
+    mean = np.stack([cv2.blur(plane, (3, 3)) for plane in sums])
+    np.copyto(mean, sums, where=hit)
+    mean /= np.maximum(filled_count, 1e-6)
+    mask = hit.astype(np.float32)
     closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    alpha = cv2.GaussianBlur(closed, (3, 3), 0.6)[..., None]
+    alpha = cv2.GaussianBlur(closed, (3, 3), 0.6)
+    backdrop = np.float32(BACKGROUND) * (1 - alpha)
     lm_xy, lm_vis = _visible_landmarks(cam, scene.landmarks, scene.landmark_normals, centre, zbuf, near, 0.06)
     ir_xy, ir_vis = _visible_landmarks(cam, scene.irises, scene.iris_normals, centre, zbuf, near, 0.06)
-    return View(alpha, mean, lm_xy, lm_vis, ir_xy, ir_vis)
+    return View(alpha, backdrop, mean, lm_xy, lm_vis, ir_xy, ir_vis)
 
 
 def composite(view: View, shot: int, gain: np.ndarray, noise: np.ndarray) -> np.ndarray:
     """One shot: the subject under the shot's exposure and colour balance (``gain``, per channel) over
-    the background, softened like a lens, with sensor noise; uint8 RGB."""
-    img = view.shot(shot) * (view.alpha * np.asarray(gain, np.float32)) + np.float32(BACKGROUND) * (1 - view.alpha)
-    img = cv2.GaussianBlur(img, (3, 3), 0.5) + noise
-    return np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
+    the background, softened like a lens, with sensor noise (H, W) or (H, W, 1); uint8 RGB.
+
+    Channel by channel, in place: the same arithmetic as whole-array broadcasting, without its short inner loops."""
+    gain = np.asarray(gain, np.float32)
+    planes = view.shot(shot)
+    img = np.empty((*view.alpha.shape, 3), np.float32)
+    for c in range(3):
+        np.multiply(planes[c], view.alpha * gain[c], out=img[..., c])
+        img[..., c] += view.backdrop
+    img = cv2.GaussianBlur(img, (3, 3), 0.5)
+    noise = noise.reshape(view.alpha.shape)
+    for c in range(3):
+        img[..., c] += noise
+    img *= 255
+    img += 0.5
+    np.clip(img, 0, 255, out=img)
+    return img.astype(np.uint8)
