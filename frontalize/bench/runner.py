@@ -16,7 +16,7 @@ from frontalize.utils.io import atomic_write_text
 
 def load_all() -> None:
     """Import every module that registers benchmarks."""
-    from frontalize.bench import gan, geometry, gpu, infer, prep, recognizer, synthpie, train  # noqa: F401
+    from frontalize.bench import gan, geometry, gpu, infer, prep, recognizer, synthpie, train, warp_losses  # noqa: F401
 
 
 def run_one(name: str, quick: bool) -> dict:
