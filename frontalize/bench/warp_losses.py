@@ -94,7 +94,7 @@ class WarpVariants:
             warp = self._warp((own, subject) if own else ("mean",), ref)
             if kind == "camera":
                 pose, posed = pose_as_target_shows(self.crop_view(row), self.crop_view(target), self.size, ref)
-                warp = self._warp(("turned", own, subject, target["crop_path"]), posed)
+                warp = self._warp(("turned", own, subject, target["recording"], target["camera"], target["landmarks"]), posed)
             elif kind == "head":
                 pose = true_pose(self.crop_view(row), self.size, ref)
             elif own:
@@ -154,7 +154,7 @@ def _median_abs(errors: list, axis: int) -> float:
     return round(float(np.median(np.abs(np.asarray(errors)[:, axis]))), 2)
 
 
-def _scorers(runs: Path, manifest) -> tuple[list[Scorer], dict]:
+def _scorers(runs: Path, manifest, size: int) -> tuple[list[Scorer], dict]:
     """The newest shared recognizer and judge under ``runs`` that did not train on setting1's test subjects."""
     scorers, notes = [], {}
     tested = manifest.subjects("test")
@@ -167,7 +167,7 @@ def _scorers(runs: Path, manifest) -> tuple[list[Scorer], dict]:
         state = torch.load(path, map_location="cpu", weights_only=True)
         try:
             record = provenance.record_of(state, path, "recognizer")
-            provenance.check_clean(label, path, record, PROTOCOL, tested, manifest.dataset, SIZE)
+            provenance.check_clean(label, path, record, PROTOCOL, tested, manifest.dataset, size)
             notes[label] = f"{path} ({record.describe()})"
         except provenance.Unrecorded:
             notes[label] = f"{path} (no training record)"
@@ -191,26 +191,26 @@ def _combine_flashes(by_flash: dict[int, dict]) -> dict:
     return {yaw: {**{c: v / probes[yaw] for c, v in hits[yaw].items()}, "probes": probes[yaw]} for yaw in probes}
 
 
-def measure(prepared: Path, synthpie_root: Path, runs: Path, per_yaw: int | None, device: str = "cpu",
+def measure(prepared: Path, synthpie_root: Path, runs: Path, per_yaw: int | None, size: int = SIZE, device: str = "cpu",
             progress: bool = False) -> dict:
     """Every variant's quality and rank-1 on setting1's test probes (``per_yaw``: a fixed subsample per yaw and flash)."""
     t0 = time.perf_counter()
-    manifest = read_manifest(prepared, PROTOCOL, SIZE)
+    manifest = read_manifest(prepared, PROTOCOL, size)
     tree = dataset_identity(Path(synthpie_root) / "data")
     if tree != manifest.dataset:
         raise ValueError(f"{synthpie_root} holds {tree}, the manifest was prepared from {manifest.dataset}")
     seed = int(json.loads((Path(synthpie_root) / MARKER).read_text())["seed"])
-    variants = WarpVariants(synthpie_root, seed, SIZE, torch.device(device), manifest.rows)
-    scorers, recognizers = _scorers(Path(runs), manifest)
-    quality = RegionQuality(prepared, SIZE, device, list(VARIANTS), {v: variants.seen(v) for v in VARIANTS},
-                            reference_face(SIZE).face)
+    variants = WarpVariants(synthpie_root, seed, size, torch.device(device), manifest.rows)
+    scorers, recognizers = _scorers(Path(runs), manifest, size)
+    quality = RegionQuality(prepared, size, device, list(VARIANTS), {v: variants.seen(v) for v in VARIANTS},
+                            reference_face(size).face)
     test = [r for r in manifest.rows if r["split"] == "test"]
     gallery = [r for r in test if r["role"] == "gallery"]
     flashes = sorted({int(r["flash"]) for r in test if r["role"] == "probe"})
     rank1 = {}
     for flash in flashes:
         rows = gallery + [r for r in test if r["role"] == "probe" and int(r["flash"]) == flash]
-        result = identify(rows, prepared, SIZE, torch.device(device), scorers,
+        result = identify(rows, prepared, size, torch.device(device), scorers,
                           views={v: variants.view(v) for v in VARIANTS}, observers=(quality,), per_yaw=per_yaw,
                           progress=progress)
         rank1[flash] = {k: v for k, v in result["table"].items() if k != "all"}
@@ -247,7 +247,10 @@ def _headline(result: dict) -> float:
 @benchmark("warp_losses", "warp-only quality and rank-1 on setting1's test probes with the estimated / true pose and the "
            "mean / own head, by yaw, flash and region (needs prepared SynthPIE small and its tree)")
 def warp_losses(quick: bool) -> dict:
-    torch.set_num_threads(2)
+    # one thread: this benchmark runs many small tensor operations (a warp per subject's reference), and on a
+    # shared 2-core machine a second thread mostly waits for the first (measured under load: the warp of 2 crops
+    # 8 ms with one thread, 470 ms with two)
+    torch.set_num_threads(1)
     data = Path(os.environ.get("FRONTALIZE_BENCH_DATA", "runs/demo"))
     runs = Path(os.environ.get("FRONTALIZE_BENCH_RUNS", "runs"))
     try:

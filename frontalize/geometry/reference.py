@@ -190,8 +190,9 @@ def turned(ref: ReferenceFace, rotation: np.ndarray, translation: np.ndarray, it
     For a warp scored against a picture whose head is turned a little (SynthPIE turns each recording's head by a
     few degrees, its frontal target included): the reference turned as the target shows it maps the template's
     pixels to the points the target shows (geometry/oracle.py).  Each pixel's point is found by inverse mapping
-    (a fixed-point search for the point of ``ref`` that lands on it, depth interpolated bilinearly), exact for the
-    frontal pose; for small turns only (a point of the near side stands in for one the turn hides)."""
+    (a fixed-point search for the point of ``ref`` that lands on it, depth interpolated bilinearly; outside the
+    face, ``ref``'s inpainted depth), exact for the frontal pose; for small turns only (a point of the near side
+    stands in for one the turn hides)."""
     s, f = ref.size, FOCAL_CROPS * ref.size
     rot, trans = np.asarray(rotation, np.float64), np.asarray(translation, np.float64)
     v, u = np.mgrid[0:s, 0:s].astype(np.float64) - s / 2
@@ -206,7 +207,7 @@ def turned(ref: ReferenceFace, rotation: np.ndarray, translation: np.ndarray, it
     inside = np.all((source >= -s / 2) & (source <= s / 2 - 1), axis=-1) & (np.linalg.norm(target - landed, axis=-1) < 0.05)
     face = cv2.remap(ref.face.astype(np.uint8), *(source + s / 2).astype(np.float32).transpose(2, 0, 1),
                      cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(bool) & inside
-    depth = _inpaint(np.where(face, cam[..., 2] - f, 0.0), ~face)
+    depth = cam[..., 2] - f  # outside the face: ``ref``'s inpainted depth, turned with the rest
 
     def moved(p: np.ndarray) -> np.ndarray:
         return p @ rot.T + trans - np.array([0.0, 0.0, f])
