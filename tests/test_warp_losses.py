@@ -148,7 +148,7 @@ def test_the_region_split_of_ssim_and_l1_sums_to_the_whole():
 def test_the_benchmark_scores_every_variant_by_yaw_flash_and_region(tiny_synthpie, setting1, tmp_path):
     from conftest import random_recognizer
 
-    from frontalize.bench.warp_losses import VARIANTS, measure
+    from frontalize.bench.warp_losses import RANK1_VARIANTS, VARIANTS, measure
 
     prepared, manifest, _ = setting1
     (tmp_path / "recognizer" / "001-shared").mkdir(parents=True)
@@ -156,7 +156,7 @@ def test_the_benchmark_scores_every_variant_by_yaw_flash_and_region(tiny_synthpi
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the benchmark runs it: many small warps
     try:
-        result = measure(prepared, tiny_synthpie, tmp_path, per_yaw=2, size=SIZE)
+        result = measure(prepared, tiny_synthpie, tmp_path, per_yaw=2, rank1_per_yaw=1, size=SIZE)
     finally:
         torch.set_num_threads(threads)
     json.dumps(result)  # the runner writes it as JSON
@@ -172,10 +172,11 @@ def test_the_benchmark_scores_every_variant_by_yaw_flash_and_region(tiny_synthpi
             assert entry["n_ssim_face_mirrored"] <= entry["probes"]
     rank1 = result["rank1"]["all"]
     assert set(rank1) == set(yaws)
-    assert {"raw", *VARIANTS} <= set(rank1[yaws[0]])  # the shared recognizer's columns, no judge's
-    assert not any(c.endswith("_judge") for c in rank1[yaws[0]])
+    assert set(rank1[yaws[0]]) == {"raw", *RANK1_VARIANTS, "probes"}  # the shared recognizer's columns, no judge's
     assert "none under" in result["recognizers"]["judge"]
-    assert result["probes"]["all"] == sum(result["probes"][str(f)] for f in flashes)
+    yaws_of = {f: {int(r["yaw"]) for r in manifest.rows if r["role"] == "probe" and int(r["flash"]) == f} for f in flashes}
+    assert result["rank1_probes"] == {**{str(f): len(yaws_of[f]) for f in flashes}, "all": sum(map(len, yaws_of.values()))}
+    assert result["quality_probes"] == 2 * (len(yaws) - 1) * len(flashes)
     # the oracle pose and shape bring the warp closer to the target at +-45 than the shipped warp
     q = result["quality"]
     side = [y for y in yaws if abs(y) == 45]
