@@ -11,7 +11,7 @@ from frontalize.data.images import load_batch, to_uint8
 from frontalize.data.manifest import read_manifest, row_landmarks
 from frontalize.data.template import region_boxes
 from frontalize.geometry.oracle import CropView, crop_similarity, pose_as_target_shows, sidecar_of, subject_reference, true_pose
-from frontalize.geometry.pose import frontal_pose, project, rotation_from_angles
+from frontalize.geometry.pose import Pose, frontal_pose, project, rotation_from_angles
 from frontalize.geometry.reference import reference_face, reference_from_heads, turned
 from frontalize.geometry.warp import FrontalWarp
 from frontalize.evaluation.quality import l1_by_region, ssim_by_region
@@ -87,8 +87,6 @@ def test_a_reference_turned_by_the_frontal_pose_is_itself_and_a_turned_one_shows
     np.testing.assert_allclose(same.depth[both], ref.depth[both], atol=1e-3)
     rotation, translation = rotation_from_angles(4, 3, -2), np.array([0.5, -1.0, 1.02 * frontal_pose(SIZE).translation[2]])
     turn = turned(ref, rotation, translation)
-    from frontalize.geometry.pose import Pose
-
     np.testing.assert_allclose(project(turn.ibug68, frontal_pose(SIZE), SIZE),
                                project(ref.ibug68, Pose(rotation, translation), SIZE), atol=1e-6)
     assert np.abs(turn.depth - ref.depth)[turn.face & ref.face].mean() > 0.3

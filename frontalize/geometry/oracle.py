@@ -5,10 +5,14 @@ estimates the pose from five landmarks and warps with the mean head; with the tr
 error is the shape; with the subject's own head, it is the pose estimate and what no shape explains (shading of
 mirrored parts, what lies outside the face).
 
-The true pose of a crop is the renderer's (synthpie/render.py): a camera of Multi-PIE's table looking at a head
-turned by the recording's pose (the view's sidecar), then the crop's in-plane rotation (preparation's similarity,
-recovered from the sidecar's landmarks and the crop's).  Only the translation is fitted: where the head sits in
-the crop and, through its depth, how large it is.
+The true rotation of a crop is the renderer's (synthpie/render.py): a camera of Multi-PIE's table looking at a head
+turned by the recording's pose (the view's sidecar), turned in the image plane as preparation's similarity turned
+the crop (recovered from the sidecar's landmarks and the crop's), and turned so that the head keeps its angle to the
+line of sight in the warp's crop camera.  Only the translation is fitted: where the head sits in the crop and,
+through its depth, how large it is.  Two true poses: the head's own (``true_pose``: the warp shows the head from
+straight ahead), and the probe's relative to its frontal target's, with the reference turned as the target shows
+the head (``pose_as_target_shows``: the warp shows the head as the target does; what a warp scored against that
+target must do, since each recording turns the head by a few degrees in every camera, the target's included).
 """
 from __future__ import annotations
 
