@@ -2,6 +2,7 @@
 image quality, and the benchmark that puts them together."""
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -11,7 +12,7 @@ from frontalize.data.images import load_batch, to_uint8
 from frontalize.data.manifest import read_manifest, row_landmarks
 from frontalize.data.template import region_boxes
 from frontalize.geometry.oracle import CropView, crop_similarity, pose_as_target_shows, sidecar_of, subject_reference, true_pose
-from frontalize.geometry.pose import Pose, frontal_pose, project, rotation_from_angles
+from frontalize.geometry.pose import Pose, estimate_pose, frontal_pose, project, rotation_from_angles
 from frontalize.geometry.reference import reference_face, reference_from_heads, turned
 from frontalize.geometry.warp import FrontalWarp
 from frontalize.evaluation.quality import l1_by_region, ssim_by_region
@@ -89,6 +90,13 @@ def test_a_reference_turned_by_the_frontal_pose_is_itself_and_a_turned_one_shows
     turn = turned(ref, rotation, translation)
     np.testing.assert_allclose(project(turn.ibug68, frontal_pose(SIZE), SIZE),
                                project(ref.ibug68, Pose(rotation, translation), SIZE), atol=1e-6)
+    # each turned pixel's point, taken back to the reference's frame, lies on the reference's surface
+    points = turn.points()[turn.face] + np.array([0.0, 0.0, frontal_pose(SIZE).translation[2]])
+    back = (points - translation) @ rotation  # R^T (p - t), row vectors
+    pixel = project(back, frontal_pose(SIZE), SIZE)
+    depth = cv2.remap(ref.depth, *pixel.astype(np.float32)[:, None, :].transpose(2, 0, 1), cv2.INTER_LINEAR)[:, 0]
+    ray_depth = back[:, 2]  # the reference's points lie on the frontal camera's rays: their z is the map's depth
+    assert np.median(np.abs(ray_depth - depth)) < 0.01
     assert np.abs(turn.depth - ref.depth)[turn.face & ref.face].mean() > 0.3
 
 
@@ -99,22 +107,39 @@ def _face_ssim(picture: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def test_the_own_head_warps_a_subject_closer_to_its_frontal_target_than_the_mean_head(tiny_synthpie, setting1):
+    """At +-45 degrees, in the true pose: the subject's own head beats the mean head, and it is its surface that does
+    (the pose fitted to the own head's landmarks, warped with the mean head's surface, does not)."""
     prepared, manifest, by_crop = setting1
     rows = _rows(manifest, (-45, 45))
-    gains = []
+    total, surface = [], []
     for row in rows:
         x = load_batch(prepared, [row["crop_path"]], SIZE, "cpu")
         target_row = by_crop[row["target_path"]]
         target = load_batch(prepared, [target_row["crop_path"]], SIZE, "cpu")[0]
         view, target_view = _view(tiny_synthpie, row), _view(tiny_synthpie, target_row)
-        scores = []
-        for ref in (reference_face(SIZE), subject_reference(0, int(row["subject"]), SIZE)):
-            pose, shown = pose_as_target_shows(view, target_view, SIZE, ref)
-            picture = FrontalWarp(SIZE, shown)(x, torch.from_numpy(pose.as_vector())[None]).picture[0]
-            scores.append(_face_ssim(picture, target))
-        gains.append(scores[1] - scores[0])
-    assert len(gains) >= 4
-    assert np.mean(gains) > 0.02 and np.mean(np.array(gains) > 0) >= 0.75, gains
+        mean_pose, mean_shown = pose_as_target_shows(view, target_view, SIZE, reference_face(SIZE))
+        own_pose, own_shown = pose_as_target_shows(view, target_view, SIZE, subject_reference(0, int(row["subject"]), SIZE))
+
+        def score(pose, shown) -> float:
+            return _face_ssim(FrontalWarp(SIZE, shown)(x, torch.from_numpy(pose.as_vector())[None]).picture[0], target)
+
+        own = score(own_pose, own_shown)
+        total.append(own - score(mean_pose, mean_shown))
+        surface.append(own - score(own_pose, mean_shown))
+    assert len(total) >= 4
+    for gains in (total, surface):
+        assert np.mean(gains) > 0.02 and np.mean(np.array(gains) > 0) >= 0.75, gains
+
+
+def test_the_pose_is_estimated_against_the_reference_given():
+    own = subject_reference(0, 3, SIZE)
+    pose = Pose(rotation_from_angles(30, 0, 0), np.array([1.0, 2.0, frontal_pose(SIZE).translation[2]]))
+    five = project(own.five, pose, SIZE)
+    fitted = estimate_pose(five, SIZE, reference=own)
+    assert np.abs(project(own.five, fitted, SIZE) - five).max() < 0.05
+    assert abs(fitted.angles[0] - 30) < 0.5
+    with_mean = estimate_pose(five, SIZE)  # the mean head's landmarks cannot all land on another head's
+    assert np.abs(project(reference_face(SIZE).five, with_mean, SIZE) - five).max() > 0.2
 
 
 def test_a_warp_refuses_a_reference_of_another_size():
@@ -168,6 +193,7 @@ def test_the_benchmark_scores_every_variant_by_yaw_flash_and_region(tiny_synthpi
             assert 0 < entry["ssim_face"] <= 1 and 0 < entry["ssim_crop"] <= 1
             assert entry["n_ssim_face"] == entry["probes"]
             assert entry["n_ssim_face_mirrored"] <= entry["probes"]
+    q = result["quality"]
     rank1 = result["rank1"]["all"]
     assert set(rank1) == set(yaws)
     assert set(rank1[yaws[0]]) == {"raw", *RANK1_VARIANTS, "probes"}  # the shared recognizer's columns, no judge's
@@ -175,7 +201,10 @@ def test_the_benchmark_scores_every_variant_by_yaw_flash_and_region(tiny_synthpi
     yaws_of = {f: {int(r["yaw"]) for r in manifest.rows if r["role"] == "probe" and int(r["flash"]) == f} for f in flashes}
     assert result["rank1_probes"] == {**{str(f): len(yaws_of[f]) for f in flashes}, "all": sum(map(len, yaws_of.values()))}
     assert result["quality_probes"] == 2 * (len(yaws) - 1) * len(flashes)
+    for y in (-45, 45):  # the face box is the seen part and the mirrored part together; at +-45 much is mirrored
+        entry = q["shipped"]["all"][y]
+        assert entry["ssim_face_mirrored"] < entry["ssim_face"] < entry["ssim_face_seen"]
+        assert entry["mirrored_share"] > q["shipped"]["all"][15 * (y // 45)]["mirrored_share"] + 0.05
     # the oracle pose and shape bring the warp closer to the target at +-45 than the shipped warp
-    q = result["quality"]
     side = [y for y in yaws if abs(y) == 45]
     assert np.mean([q["oracles"]["all"][y]["ssim_face"] for y in side]) > np.mean([q["shipped"]["all"][y]["ssim_face"] for y in side])
