@@ -208,3 +208,18 @@ def test_the_benchmark_scores_every_variant_by_yaw_flash_and_region(tiny_synthpi
     # the oracle pose and shape bring the warp closer to the target at +-45 than the shipped warp
     side = [y for y in yaws if abs(y) == 45]
     assert np.mean([q["oracles"]["all"][y]["ssim_face"] for y in side]) > np.mean([q["shipped"]["all"][y]["ssim_face"] for y in side])
+
+
+def test_the_benchmark_says_what_data_it_lacks(tmp_path, monkeypatch, setting1):
+    from frontalize.bench.warp_losses import warp_losses
+
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("FRONTALIZE_BENCH_DATA", str(tmp_path))
+    try:
+        assert "prepare the data first" in warp_losses(quick=True)["skipped"]
+        manifests = tmp_path / "prepared" / "manifests"  # a manifest without the SynthPIE tree it came from
+        manifests.mkdir(parents=True)
+        (manifests / "setting1_128.csv").write_text((setting1[0] / "manifests" / f"setting1_{SIZE}.csv").read_text())
+        assert "not a SynthPIE tree" in warp_losses(quick=True)["skipped"]
+    finally:
+        torch.set_num_threads(threads)

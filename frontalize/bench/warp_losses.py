@@ -1,17 +1,21 @@
 """`warp_losses`: where the geometric frontalization (the report's "warp only" row) loses, ranked (issue 20).
 
-Four warps of setting1's test probes, each scored against the frontal target under the same flash and by rank-1:
+Five warps of setting1's test probes, each scored against the frontal target under the same flash and by rank-1:
   shipped     the pose estimated from the crop's five landmarks (upright prior) and the mean reference head:
               exactly the report's warp-only row
-  true_pose   SynthPIE's true head rotation (geometry/oracle.py; only the translation fitted), the mean head
+  true_pose   SynthPIE's true rotation relative to the target's, the mean head turned as the target shows it
+              (geometry/oracle.py ``pose_as_target_shows``; only the translation fitted)
   own_head    the pose estimated as shipped, but of the subject's own head (an oracle shape, built as the mean is)
   oracles     both
+  head_pose   the head's own true pose and the mean head (a diagnostic, quality only: the warp then shows the head
+              from straight ahead, not turned as the recording turned it in the target too)
 Quality (evaluation/quality.py ``RegionQuality``): SSIM and L1 on the face box and the whole crop, the face box's
 SSIM split into what the input shows and what the warp mirrored, the crop's split inside and outside the mean
 reference face (outside: hair, ears, neck, background); probes at 0 degrees are their own targets and are left out.
-Rank-1 (evaluation/identification.py ``identify``, once per flash): the shared recognizer and the judge, the
-newest of each, when they exist (else the rank-1 part is skipped, with the reason).  Also the estimated pose's
-error against the true one, per yaw.
+Rank-1 (evaluation/identification.py ``identify``, once per flash; a fixed subsample of RANK1_PER_YAW probes per yaw
+and flash): the shared recognizer and the judge, the newest of each, when they exist (else the rank-1 part is
+skipped, with the reason).  Also the estimated pose's error against the true ones, per yaw.  The tables of
+docs/warp_losses.md: ``python -m frontalize.bench.warp_losses RESULT.json``.
 
 Data (read only): ``FRONTALIZE_BENCH_DATA`` (default ``runs/demo``, as `make demo` leaves it) holds ``prepared/``
 (setting1 manifest at 128 px) and ``synthpie/`` (the tree it came from: the sidecars); the recognizers are the
@@ -34,7 +38,8 @@ from frontalize.data.manifest import ManifestMissing, read_manifest, row_landmar
 from frontalize.data.multipie import CAMERA_BY_NAME
 from frontalize.evaluation.identification import Scorer, identify, subsample_probes
 from frontalize.evaluation.quality import RegionQuality, mean_by
-from frontalize.geometry.oracle import CropView, pose_as_target_shows, sidecar_of, subject_reference, true_pose
+from frontalize.geometry.oracle import (CropView, OracleError, pose_as_target_shows, sidecar_of, subject_reference,
+                                       true_pose)
 from frontalize.geometry.pose import Pose, crop_pose, estimate_pose
 from frontalize.geometry.reference import ReferenceFace, reference_face
 from frontalize.geometry.warp import FrontalWarp, Warped
@@ -205,9 +210,11 @@ def measure(prepared: Path, synthpie_root: Path, runs: Path, per_yaw: int | None
     """
     t0 = time.perf_counter()
     manifest = read_manifest(prepared, PROTOCOL, size)
+    if not (Path(synthpie_root) / MARKER).exists():
+        raise OracleError(f"{synthpie_root} is not a SynthPIE tree (no {MARKER}): the oracles need its sidecars")
     tree = dataset_identity(Path(synthpie_root) / "data")
     if tree != manifest.dataset:
-        raise ValueError(f"{synthpie_root} holds {tree}, the manifest was prepared from {manifest.dataset}")
+        raise OracleError(f"{synthpie_root} holds {tree}, the manifest was prepared from {manifest.dataset}")
     seed = int(json.loads((Path(synthpie_root) / MARKER).read_text())["seed"])
     dev = torch.device(device)
     variants = WarpVariants(synthpie_root, seed, size, dev, manifest.rows)
@@ -273,7 +280,7 @@ def warp_losses(quick: bool) -> dict:
     try:
         result = measure(data / "prepared", data / "synthpie", runs, QUICK_PER_YAW if quick else None,
                          QUICK_PER_YAW if quick else RANK1_PER_YAW)
-    except (ManifestMissing, FileNotFoundError) as e:
+    except (ManifestMissing, OracleError) as e:
         return {"skipped": f"{e} (set FRONTALIZE_BENCH_DATA to a folder with prepared/ and synthpie/)"}
     return {"warp_losses": _headline(result), **result}
 
