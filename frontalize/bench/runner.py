@@ -16,7 +16,8 @@ from frontalize.utils.io import atomic_write_text
 
 def load_all() -> None:
     """Import every module that registers benchmarks."""
-    from frontalize.bench import gan, geometry, gpu, identity, infer, landmarks, prep, recognizer, synthpie, train  # noqa: F401
+    from frontalize.bench import (gan, geometry, gpu, identity, infer, landmarks, prep, recognizer,  # noqa: F401
+                                  synthpie, train, warp_losses)
 
 
 def run_one(name: str, quick: bool) -> dict:

@@ -83,3 +83,98 @@ class TargetQuality:
         column, preferred = camera_column(row["camera"]), row["flash"] == self.gallery_flash
         if column not in self._samples or (preferred and not self._samples[column][0]):
             self._samples[column] = (preferred, tiles)
+
+
+# ------------------------------------------------------------------------------------------- by region
+SSIM_WINDOW = 7  # scikit-image's default window; its SSIM is the mean of the map inside a (7 - 1) // 2 pixel border
+
+
+def ssim_by_region(result: np.ndarray, target: np.ndarray, regions: dict[str, np.ndarray]) -> tuple[float, dict]:
+    """SSIM of two 8-bit (H, W, 3) pictures, and its per-pixel map's mean over each boolean (H, W) region with the
+    number of pixels averaged ({name: (mean, pixels)}; NaN where a region is empty).  scikit-image's SSIM is that
+    map's mean over the channels and the pixels inside its border, so regions that partition the picture give it
+    back as their pixel-weighted mean."""
+    value, full = structural_similarity(target, result, channel_axis=2, data_range=255, win_size=SSIM_WINDOW, full=True)
+    per_pixel = full.mean(axis=2)
+    pad = (SSIM_WINDOW - 1) // 2
+    interior = np.zeros(per_pixel.shape, bool)
+    interior[pad:-pad, pad:-pad] = True
+    out = {}
+    for name, mask in regions.items():
+        inside = mask & interior
+        n = int(inside.sum())
+        out[name] = (float(per_pixel[inside].mean()) if n else float("nan"), n)
+    return float(value), out
+
+
+def l1_by_region(result: np.ndarray, target: np.ndarray, regions: dict[str, np.ndarray]) -> dict:
+    """Mean absolute difference in [0, 1] over each region ({name: (mean, pixels)}; NaN where a region is empty)."""
+    diff = np.abs(result.astype(np.float64) - target).mean(axis=2) / 255.0
+    return {name: (float(diff[mask].mean()) if mask.any() else float("nan"), int(mask.sum())) for name, mask in regions.items()}
+
+
+class RegionQuality:
+    """An observer of ``identification.identify``: how close each view is to the frontal target, by region.
+
+    For each probe whose target is another picture (at 0 degrees a probe under the target's flash *is* its target:
+    it is left out), and for each of ``views``: L1 and SSIM on the template's face box (SSIM of the box, as
+    ``TargetQuality`` measures it) and on the whole crop; the face box's SSIM map split into the pixels the input
+    shows and those the warp mirrored (``seen[view](rows)``: the view's hard visibility, (B, 1, S, S), for the batch
+    it just made); the whole crop's map split inside and outside ``face_mask`` (the reference face: outside lie hair,
+    ears, neck and background).  Per-probe values are kept in ``records`` (quality means must count only probes
+    with a target, and per region only probes where the region is not empty); nothing goes into identify's tally.
+    """
+
+    def __init__(self, prepared: Path, size: int, device, views: list[str], seen: dict, face_mask: np.ndarray):
+        self.prepared, self.size, self.device, self.views, self.seen = Path(prepared), size, device, list(views), seen
+        x0, y0, x1, y1 = self.box = region_boxes(size)["face"]
+        in_box = np.zeros((size, size), bool)
+        in_box[y0:y1, x0:x1] = True
+        self.in_box, self.face_mask = in_box, np.asarray(face_mask, bool)
+        self.records: list[dict] = []
+
+    def __call__(self, rows: list[dict], pictures: dict, embeddings: dict) -> list[dict]:
+        keep = [k for k, r in enumerate(rows) if r["target_path"] and r["target_path"] != r["crop_path"]]
+        if not keep:
+            return [{} for _ in rows]
+        targets = load_batch(self.prepared, [rows[k]["target_path"] for k in keep], self.size, self.device)
+        x0, y0, x1, y1 = self.box
+        for view in self.views:
+            seen = self.seen[view](rows)[:, 0].cpu().numpy() > 0.5
+            for j, k in enumerate(keep):
+                result, target = to_uint8(pictures[view][k]), to_uint8(targets[j])
+                box_seen = seen[k][y0:y1, x0:x1]
+                ssim_face, face = ssim_by_region(result[y0:y1, x0:x1], target[y0:y1, x0:x1],
+                                                 {"seen": box_seen, "mirrored": ~box_seen})
+                ssim_crop, crop = ssim_by_region(result, target, {"ref_face": self.face_mask, "outside_ref": ~self.face_mask})
+                l1_face = l1_by_region(result[y0:y1, x0:x1], target[y0:y1, x0:x1], {"seen": box_seen, "mirrored": ~box_seen})
+                l1_crop = l1_by_region(result, target, {"all": np.ones_like(self.face_mask), "ref_face": self.face_mask,
+                                                        "outside_ref": ~self.face_mask})
+                row = rows[k]
+                self.records.append({
+                    "view": view, "yaw": int(row["yaw"]), "flash": int(row["flash"]), "subject": int(row["subject"]),
+                    "ssim_face": ssim_face, "ssim_face_seen": face["seen"][0], "ssim_face_mirrored": face["mirrored"][0],
+                    "mirrored_share": float((~box_seen).mean()),
+                    "ssim_crop": ssim_crop, "ssim_ref_face": crop["ref_face"][0], "ssim_outside_ref": crop["outside_ref"][0],
+                    "l1_face": float(np.abs(result[y0:y1, x0:x1].astype(np.float64) - target[y0:y1, x0:x1]).mean() / 255.0),
+                    "l1_face_seen": l1_face["seen"][0], "l1_face_mirrored": l1_face["mirrored"][0],
+                    "l1_crop": l1_crop["all"][0], "l1_ref_face": l1_crop["ref_face"][0], "l1_outside_ref": l1_crop["outside_ref"][0],
+                })
+        return [{} for _ in rows]
+
+
+def mean_by(records: list[dict], keys: tuple[str, ...], metrics: list[str]) -> dict:
+    """Means of ``metrics`` per value of ``keys`` (a tuple key), each over the records where it is a number, with
+    how many those were (``n_<metric>``) and how many records (``probes``)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    out = {}
+    for key, group in groups.items():
+        entry = {"probes": len(group)}
+        for m in metrics:
+            values = [r[m] for r in group if r.get(m) is not None and np.isfinite(r[m])]
+            entry[m] = float(np.mean(values)) if values else None
+            entry[f"n_{m}"] = len(values)
+        out[key] = entry
+    return out

@@ -19,7 +19,7 @@ from scipy.optimize import least_squares
 
 from frontalize.data.manifest import row_landmarks
 from frontalize.data.multipie import CAMERA_BY_NAME
-from frontalize.geometry.reference import FOCAL_CROPS, reference_face
+from frontalize.geometry.reference import FOCAL_CROPS, ReferenceFace, reference_face
 
 UPRIGHT_PRIOR = 0.3  # crop pixels of landmark error that one degree of pitch or roll weighs as
 
@@ -77,18 +77,24 @@ class PoseError(ValueError):
     pass
 
 
-def estimate_pose(landmarks: np.ndarray, size: int, elevation: float = 0.0) -> Pose:
-    """The pose that projects the reference's landmarks (5 in MTCNN order, or the 68 iBUG ones) onto ``landmarks``.
-
-    ``elevation``: the camera's height above the head in degrees where it is known (Multi-PIE's raised cameras): the
-    upright prior is then centred on the tilt such a camera sees."""
+def _model_landmarks(landmarks: np.ndarray, ref: ReferenceFace) -> tuple[np.ndarray, np.ndarray]:
+    """The crop's landmarks as floats and the reference's matching 3D ones (5 in MTCNN order, or the 68 iBUG ones)."""
     pts = np.asarray(landmarks, np.float64)
-    ref = reference_face(size)
     model = {5: ref.five, 68: ref.ibug68}.get(len(pts))
     if model is None:
         raise PoseError(f"pose needs the 5 or the 68 landmarks, got {len(pts)}")
     if not np.all(np.isfinite(pts)) or np.linalg.norm(pts.max(0) - pts.min(0)) < 2.0:
         raise PoseError("landmarks are not finite or coincide")
+    return pts, model
+
+
+def estimate_pose(landmarks: np.ndarray, size: int, elevation: float = 0.0, reference: ReferenceFace | None = None) -> Pose:
+    """The pose that projects the reference's landmarks (5 in MTCNN order, or the 68 iBUG ones) onto ``landmarks``.
+
+    ``elevation``: the camera's height above the head in degrees where it is known (Multi-PIE's raised cameras): the
+    upright prior is then centred on the tilt such a camera sees.  ``reference``: the 3D face whose landmarks are
+    fitted (default: the project's mean reference at ``size``)."""
+    pts, model = _model_landmarks(landmarks, reference_face(size) if reference is None else reference)
     ok, rvec, tvec = cv2.solvePnP(model.astype(np.float64), pts, camera_matrix(size), None, flags=cv2.SOLVEPNP_SQPNP)
     if not ok or tvec[2, 0] <= 0:
         raise PoseError("no pose fits these landmarks")
@@ -115,6 +121,26 @@ def _with_upright_prior(start: Pose, model: np.ndarray, points: np.ndarray, size
 
     v = least_squares(residuals, [yaw, pitch, roll, *start.translation], method="lm").x
     return Pose(rotation_from_angles(*v[:3]), v[3:])
+
+
+def pose_with_rotation(rotation: np.ndarray, landmarks: np.ndarray, size: int, reference: ReferenceFace | None = None) -> Pose:
+    """The pose with a known ``rotation`` whose translation (depth: the scale) best projects the reference's
+    landmarks onto ``landmarks`` (least squares in crop pixels).  For crops whose head pose is known exactly
+    (SynthPIE's ground truth, geometry/oracle.py): only where the head sits and how large it is remain to fit."""
+    pts, model = _model_landmarks(landmarks, reference_face(size) if reference is None else reference)
+    rot = np.asarray(rotation, np.float64)
+    turned = model @ rot.T
+    f = FOCAL_CROPS * size
+    # start: weak perspective at the landmarks' spread, centred on their centroid
+    spread_model = np.linalg.norm(turned[:, :2] - turned[:, :2].mean(0), axis=1).mean()
+    spread_seen = max(np.linalg.norm(pts - pts.mean(0), axis=1).mean(), 1e-3)
+    z = f * spread_model / spread_seen
+    start = np.array([*((pts.mean(0) - size / 2) * z / f - turned[:, :2].mean(0)), z])
+
+    def residuals(t: np.ndarray) -> np.ndarray:
+        return (project(model, Pose(rot, t), size) - pts).ravel()
+
+    return Pose(rot, least_squares(residuals, start, method="lm").x)
 
 
 def nominal_pose(yaw: float, five: np.ndarray, size: int, elevation: float = 0.0) -> Pose:

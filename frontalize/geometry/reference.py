@@ -4,6 +4,11 @@ Built in code from the SynthPIE head model, deterministically: ``REFERENCE_HEADS
 (neutral expression), each head's front is sampled densely, its five landmarks are similarity-aligned to
 the template exactly as preparation aligns a frontal photo, and the aligned front surfaces are z-buffered
 into depth maps whose mean is the reference.  The 5 and 68 landmarks are the means of the aligned heads'.
+``reference_from_heads`` does this for any list of heads: the project's reference is it on the 32 drawn
+heads, a subject's own head (geometry/oracle.py, an oracle shape for benchmarks) is it on one.
+
+The surface is the head model's outer surface, so it includes the scalp and facial hair as the head model
+shapes them (hair is a thickness on the skull, synthpie/hair.py) and the ears where hair leaves them bare.
 
 Coordinates ("template frame"): x right and y down, z away from the viewer, in template pixels, with the
 origin on the crop's centre axis at the landmarks' mean depth.  The crop is seen by a pinhole camera with a
@@ -15,7 +20,8 @@ inpainting, so the warp stays defined there.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import cv2
@@ -39,6 +45,9 @@ class ReferenceFace:
     face: np.ndarray  # (size, size) bool: where the heads' fronts cover the pixel (elsewhere depth is inpainted)
     five: np.ndarray  # (5, 3) eye centres, nose tip, mouth corners (MTCNN order), template frame
     ibug68: np.ndarray  # (68, 3)
+    # degrees: how far the template alignment turned the heads' own upright axis in the image plane (their mean); a
+    # head whose eyes sit at different heights is aligned a little rolled, and a known head pose must include that
+    upright_roll: float = 0.0
 
     def points(self) -> np.ndarray:
         """(size, size, 3): the 3D point behind every template pixel."""
@@ -107,17 +116,24 @@ def _depth_map(points: np.ndarray, size: int) -> np.ndarray:
     return depth
 
 
-@lru_cache(maxsize=1)
-def _built() -> ReferenceFace:
-    rng = np.random.default_rng(REFERENCE_SEED)
-    depths, fives, ibugs = [], [], []
-    for _ in range(REFERENCE_HEADS):
-        head = Head(sample_subject(rng))
+def _alignment_roll(m: np.ndarray) -> float:
+    """The in-plane rotation (degrees) of a 2x3 similarity in image coordinates (x right, y down)."""
+    return float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
+
+
+def reference_from_heads(heads: Sequence[Head]) -> ReferenceFace:
+    """The reference face of these heads at BUILD_SIZE: where at least COVERAGE of their aligned fronts cover a
+    template pixel, the mean of their depths there (one head: its own front, hair and ears included)."""
+    if not heads:
+        raise ValueError("a reference face needs at least one head")
+    depths, fives, ibugs, rolls = [], [], [], []
+    for head in heads:
         five, ibug = _head_landmarks(head)
         m = frontal_transform(five[:, :2], BUILD_SIZE)
         depths.append(_depth_map(_aligned(_to_image_frame(_head_front(head, BUILD_SIZE)), m), BUILD_SIZE))
         fives.append(_aligned(five, m))
         ibugs.append(_aligned(ibug, m))
+        rolls.append(_alignment_roll(m))
     stack = np.stack(depths)
     covered = np.isfinite(stack)
     face = covered.mean(0) >= COVERAGE
@@ -127,7 +143,14 @@ def _built() -> ReferenceFace:
     depth = _inpaint(np.where(face, mean, 0.0), ~face) - origin
     five[:, 2] -= origin
     ibug[:, 2] -= origin
-    return ReferenceFace(BUILD_SIZE, depth.astype(np.float32), face, on_rays(five, BUILD_SIZE), on_rays(ibug, BUILD_SIZE))
+    return ReferenceFace(BUILD_SIZE, depth.astype(np.float32), face, on_rays(five, BUILD_SIZE), on_rays(ibug, BUILD_SIZE),
+                         float(np.mean(rolls)))
+
+
+@lru_cache(maxsize=1)
+def _built() -> ReferenceFace:
+    rng = np.random.default_rng(REFERENCE_SEED)
+    return reference_from_heads([Head(sample_subject(rng)) for _ in range(REFERENCE_HEADS)])
 
 
 def _inpaint(depth: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -138,7 +161,11 @@ def _inpaint(depth: np.ndarray, hole: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=8)
 def reference_face(size: int) -> ReferenceFace:
     """The reference face for crops of ``size`` pixels (built once at BUILD_SIZE, resampled)."""
-    ref = _built()
+    return resampled(_built(), size)
+
+
+def resampled(ref: ReferenceFace, size: int) -> ReferenceFace:
+    """``ref`` for crops of ``size`` pixels."""
     if size == ref.size:
         return ref
     k = size / ref.size
@@ -153,4 +180,37 @@ def reference_face(size: int) -> ReferenceFace:
         q[:, 2] = p[:, 2] * k
         return on_rays(q, size)
 
-    return ReferenceFace(size, depth.astype(np.float32), face, scaled(ref.five), scaled(ref.ibug68))
+    return replace(ref, size=size, depth=depth.astype(np.float32), face=face, five=scaled(ref.five), ibug68=scaled(ref.ibug68))
+
+
+def turned(ref: ReferenceFace, rotation: np.ndarray, translation: np.ndarray, iterations: int = 10) -> ReferenceFace:
+    """``ref`` as the crop camera sees it in a pose (``rotation``, ``translation``: geometry/pose.py's), made a
+    reference of its own: seen in the frontal pose, it shows each template pixel the point that pose showed there.
+
+    For a warp scored against a picture whose head is turned a little (SynthPIE turns each recording's head by a
+    few degrees, its frontal target included): the reference turned as the target shows it maps the template's
+    pixels to the points the target shows (geometry/oracle.py).  Each pixel's point is found by inverse mapping
+    (a fixed-point search for the point of ``ref`` that lands on it, depth interpolated bilinearly; outside the
+    face, ``ref``'s inpainted depth), exact for the frontal pose; for small turns only (a point of the near side
+    stands in for one the turn hides)."""
+    s, f = ref.size, FOCAL_CROPS * ref.size
+    rot, trans = np.asarray(rotation, np.float64), np.asarray(translation, np.float64)
+    v, u = np.mgrid[0:s, 0:s].astype(np.float64) - s / 2
+    target = np.stack([u, v], axis=-1)
+    source = target.copy()
+    for _ in range(iterations):
+        z = cv2.remap(ref.depth, *(source + s / 2).astype(np.float32).transpose(2, 0, 1), cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_REPLICATE)
+        cam = on_rays(np.concatenate([source, z[..., None]], axis=-1), s) @ rot.T + trans
+        landed = cam[..., :2] / cam[..., 2:] * f
+        source = source + (target - landed) * (cam[..., 2:] / f)  # the projection scales by about f / depth
+    inside = np.all((source >= -s / 2) & (source <= s / 2 - 1), axis=-1) & (np.linalg.norm(target - landed, axis=-1) < 0.05)
+    face = cv2.remap(ref.face.astype(np.uint8), *(source + s / 2).astype(np.float32).transpose(2, 0, 1),
+                     cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(bool) & inside
+    depth = cam[..., 2] - f  # outside the face: ``ref``'s inpainted depth, turned with the rest
+
+    def moved(p: np.ndarray) -> np.ndarray:
+        return p @ rot.T + trans - np.array([0.0, 0.0, f])
+
+    # the turned face's frame is the crop's own: nothing of the heads' alignment is left to undo
+    return ReferenceFace(s, depth.astype(np.float32), face, moved(ref.five), moved(ref.ibug68), 0.0)

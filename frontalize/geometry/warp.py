@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from frontalize.geometry.reference import FOCAL_CROPS, reference_face
+from frontalize.geometry.reference import FOCAL_CROPS, ReferenceFace, reference_face
 
 OCCLUSION_TOLERANCE = 0.02  # of the crop size: how far behind the nearest surface a point still counts as seen
 SEAM = 1 / 48  # of the crop size: the standard deviation of the soft seam between seen and mirrored pixels
@@ -40,11 +40,16 @@ class Warped:
 
 
 class FrontalWarp(nn.Module):
-    """The reference face of one crop size, as buffers (they travel with a generator's checkpoint)."""
+    """The reference face of one crop size, as buffers (they travel with a generator's checkpoint).
 
-    def __init__(self, size: int):
+    ``reference``: the 3D face to warp with (default: the project's mean reference at ``size``; a subject's own head,
+    geometry/oracle.py, measures what the mean shape costs)."""
+
+    def __init__(self, size: int, reference: ReferenceFace | None = None):
         super().__init__()
-        ref = reference_face(size)
+        ref = reference_face(size) if reference is None else reference
+        if ref.size != size:
+            raise ValueError(f"a {size} px warp needs a reference face of that size, got one of {ref.size} px")
         self.size = size
         self.register_buffer("points", torch.from_numpy(ref.points()).reshape(-1, 3))  # (S*S, 3) template frame
         self.register_buffer("face", torch.from_numpy(ref.face).reshape(-1))  # (S*S,) bool
