@@ -299,7 +299,6 @@ def test_the_warp_refiner_starts_from_the_warp_and_every_part_learns():
     for head in (g.to_flow_shading, g.to_fill):
         assert head.weight.grad.abs().sum() > 0
     assert g.to_flow_shading.weight.grad[:2].abs().sum() > 0  # the flow's own channels
-    assert g.to_fill.weight.grad[3].abs().sum() > 0 and g.to_fill.weight.grad[4:7].abs().sum() > 0  # mask, detail
     assert all(p.grad is not None for p in g.enc.parameters())
 
 

@@ -5,8 +5,7 @@ a pose fitted to five landmarks.  What it cannot know is what the learned parts 
 
     flow     a residual on the warp's sampling grid (the subject's own shape and the pose's error: the warp has
              already moved the pixels most of the way, so this is small and smooth, at S/4)
-    shading  a per-pixel gain and offset on the warped picture (a mirrored half lit like the near half, the seam),
-             and full-resolution detail on it (sampling a foreshortened cheek stretches and blurs it)
+    shading  a per-pixel gain and offset on the warped picture (a mirrored half lit like the near half, the seam)
     fill     a picture and a blend mask for what the warp cannot carry: hair, ears, neck and background beyond
              the reference face, and whatever the input never showed
 
@@ -33,7 +32,6 @@ from frontalize.models.init import init_weights
 CHANNELS = (64, 128, 256, 512, 1024)  # at S, S/2, S/4, S/8, S/16 for width 1 (the GPU size); the CPU's 0.25: 16 ... 256
 FLOW_RANGE = 0.12  # the largest grid correction, in grid_sample's [-1, 1] units (0.12 = 7.7 px at 128 px)
 GAIN_RANGE = math.log(2.0)  # the shading gain stays within [1/2, 2]
-DETAIL_RANGE = 0.5  # full-resolution detail added to the shaded warp: what bilinear sampling of a turned face blurred
 MASK_PRIOR = -4.0  # on the reference face the fill's blend mask starts at sigmoid(-4) = 0.018: the warp shows through
 # beyond it the warp has no geometry (the reference's depth is inpainted there: hair, ears, neck and background come out
 # smeared and doubled), so there the fill starts half in (sigmoid(0)); this many pixels of the face's edge count as beyond
@@ -67,7 +65,7 @@ class WarpRefiner(nn.Module):
         self.enc = nn.ModuleList([_block(8, c[0])] + [_block(c[i - 1], c[i], stride=2) for i in range(1, 5)])
         self.dec = nn.ModuleList([_block(c[i + 1] + c[i], c[i]) for i in range(3, -1, -1)])  # S/8 ... S
         self.to_flow_shading = _head(c[2], 2 + 3 + 3)  # at S/4: flow (x, y), log-gain (RGB), offset (RGB)
-        self.to_fill = _head(c[0], 3 + 1 + 3)  # at S: fill RGB, mask logit, detail RGB
+        self.to_fill = _head(c[0], 3 + 1)  # at S: fill RGB, mask logit
         init_weights(self.enc)
         init_weights(self.dec)
         face = self.warp.face.view(1, 1, size, size).float()
@@ -100,8 +98,8 @@ class WarpRefiner(nn.Module):
         sampled = F.grid_sample(x, warped.grid + flow.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border",
                                 align_corners=False)
         corrected = warped.visible * sampled + (1 - warped.visible) * mirror_about_midline(sampled)
-        shaded = ((corrected + 1) / 2 * gain + offset) * 2 - 1 + DETAIL_RANGE * torch.tanh(fill[:, 4:7])
-        mask = torch.sigmoid(fill[:, 3:4] + self.mask_prior)
+        shaded = ((corrected + 1) / 2 * gain + offset) * 2 - 1
+        mask = torch.sigmoid(fill[:, 3:] + self.mask_prior)
         out = mask * torch.tanh(fill[:, :3]) + (1 - mask) * shaded.clamp(-1, 1)
         return {"outputs": [F.avg_pool2d(out, 4), F.avg_pool2d(out, 2), out], "warped": warped.picture,
                 "corrected": corrected, "shaded": shaded, "mask": mask, "flow": flow, "gain": gain, "offset": offset}
