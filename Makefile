@@ -23,7 +23,7 @@ $(VENV)/.judge: $(VENV)/.installed
 install: $(VENV)/.installed
 
 # The whole pipeline on the embedded default (CPU): SynthPIE `small` -> aligned crops + protocol manifests ->
-# shared recognizer -> independent judge -> GAN (setting1_4g, geometry, CPU configuration) -> identity report
+# shared recognizer -> independent judge -> GAN (setting1_4r: the warp refiner, CPU configuration) -> identity report
 # (raw, frontalized, warp only, fusions; every rank-1 also by the judge) -> frontalize a sample photo,
 # then a summary of where everything is.  Each step prints the command that runs it alone and skips work
 # already done (frontalize/pipeline/demo.py).

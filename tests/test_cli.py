@@ -32,7 +32,7 @@ def test_demo_runs_every_step_and_ends_with_a_summary(tiny_synthpie, tmp_path, c
     text = capsys.readouterr().out
     for k in range(1, 8):
         assert f"[{k}/7]" in text
-    assert "alone: python scripts/train_gan.py --setting setting1_4g --cpu" in text
+    assert "alone: python scripts/train_gan.py --setting setting1_4r --cpu" in text
     assert "| rank-1 frontalized (%) |" in text and "where things are:" in text
     assert (out / "report" / "rank1_setting1.md").exists() and (out / "report" / "samples_setting1.png").exists()
     assert [p.name for p in (out / "infer").iterdir()] == ["006_01_01_190_07_frontal.png", "006_01_01_190_07_side.png"] or \

@@ -93,10 +93,10 @@ def test_raised_cameras_have_their_own_columns_everywhere(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ quality
-def _face_ssim(prepared, a: str, b: str) -> float:
+def _face_ssim(prepared, a: str, b: str, whole: bool = False) -> float:
     from frontalize.data.template import region_boxes
 
-    x0, y0, x1, y1 = region_boxes(SIZE)["face"]
+    x0, y0, x1, y1 = (0, 0, SIZE, SIZE) if whole else region_boxes(SIZE)["face"]
     read = [cv2.cvtColor(cv2.imread(str(prepared / p)), cv2.COLOR_BGR2RGB)[y0:y1, x0:x1] for p in (a, b)]
     return structural_similarity(read[1], read[0], channel_axis=2, data_range=255)
 
@@ -112,6 +112,8 @@ def test_quality_means_are_over_probes_with_a_target_other_than_themselves(tmp_p
     expected = np.mean([_face_ssim(tmp_path, r["crop_path"], r["target_path"]) for r in with_target])
     assert table["-15"]["probes"] == 5 and table["-15"]["probes_with_target"] == 2
     assert table["-15"]["ssim"] == pytest.approx(expected)  # not 2/5 of it
+    whole = np.mean([_face_ssim(tmp_path, r["crop_path"], r["target_path"], whole=True) for r in with_target])
+    assert table["-15"]["crop_ssim"] == pytest.approx(whole) and whole != pytest.approx(expected)
     assert table["-15"]["self_target_probes"] == 0
     assert table["0"]["probes"] == 2 and table["0"]["probes_with_target"] == 0 and table["0"]["self_target_probes"] == 2
     assert "ssim" not in table["0"] and "psnr" not in table["0"]
@@ -120,6 +122,7 @@ def test_quality_means_are_over_probes_with_a_target_other_than_themselves(tmp_p
     paths = write_report(result, tmp_path / "report", "setting1", "quality")
     md = paths["markdown"].read_text()
     assert "| probes with a target | 2 | 0 | 2 |" in md
+    assert f"| SSIM whole crop | {whole:.3f} | – | {whole:.3f} |" in md
     assert "leave out 2 probes (2 at 0°) that are their own frontal target" in md
     doc = json.loads(paths["json"].read_text())
     assert doc["self_target_probes"] == 2 and doc["table"]["-15"]["probes_with_target"] == 2
@@ -168,3 +171,25 @@ def test_the_gallery_rule_is_the_protocols_not_guessed(tmp_path):
     assert result["table"]["all"]["probes"] == 4 and result["without_gallery"]["probes"] == 6
     with pytest.raises(ValueError, match="unknown protocol"):
         _identify(_setting2_rows(tmp_path), tmp_path, "setting3")
+
+
+# ------------------------------------------------------------------------------------------ poses
+def test_views_of_one_batch_share_its_pose_fit(tmp_path, monkeypatch):
+    """The generator and the warp-only views warp the same probes: each batch's poses are fitted once, not per view."""
+    import frontalize.evaluation.identification as identification
+    from frontalize.geometry.pose import frontal_pose
+
+    fits = []
+
+    def counted(rows, size):
+        fits.append(len(rows))
+        return np.stack([frontal_pose(size).as_vector() for _ in rows])
+
+    monkeypatch.setattr(identification, "row_poses", counted)
+    rows = [_row(tmp_path, s, 1, 1, "05_1", 7, "gallery") for s in (1, 2)]
+    rows += [_row(tmp_path, s, 1, 1, camera, 4, "probe") for s in (1, 2) for camera in ("14_0", "05_0", "13_0")]
+    views = {"raw": lambda x, r: x, "warp": identification.warp_view(SIZE, "cpu"),
+             "warp_again": identification.warp_view(SIZE, "cpu")}
+    result = identify(rows, tmp_path, SIZE, "cpu", [Scorer("", SubjectFromRed())], "setting1", views=views, batch=4)
+    assert sum(fits) == 6 and fits == [4, 2]  # two batches of probes, one fit each
+    assert result["table"]["all"]["probes"] == 6

@@ -222,8 +222,16 @@ def identify(rows: list[dict], prepared: Path, size: int, device, scorers: list[
     }
 
 
+# The last batch's rows, crop size and poses: the generator and the warp-only views see the same batch, and a pose
+# fit (least squares per probe) costs more than either view's forward pass on the CPU.
+_last_poses: list = [None, 0, None]
+
+
 def _poses(rows: list[dict], x: torch.Tensor) -> torch.Tensor:
-    return torch.from_numpy(row_poses(rows, x.shape[-1])).to(x.device)
+    size = x.shape[-1]
+    if _last_poses[0] is not rows or _last_poses[1] != size:
+        _last_poses[:] = [rows, size, torch.from_numpy(row_poses(rows, size))]
+    return _last_poses[2].to(x.device)
 
 
 def generator_view(generator: torch.nn.Module) -> ViewTransform:

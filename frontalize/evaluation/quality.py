@@ -2,7 +2,8 @@
 
 An observer of ``identification.identify``: for each probe that has a frontal target it adds the identity
 cosine between the frontalized picture and the target (the shared recognizer's embeddings), and L1, PSNR
-and SSIM (scikit-image) on the template's face box; it also keeps one sample per column for the report's grid.
+and SSIM (scikit-image) on the template's face box, and SSIM on the whole crop; it also keeps one sample per
+column for the report's grid.
 
 Which probes the means are over: those with a target (real Multi-PIE has gaps; a probe without one has
 nothing to be compared with), and of those not the probes that are their own target.  At 0 degrees every
@@ -73,6 +74,8 @@ class TargetQuality:
                     f"l1{suffix}": float(np.abs(a.astype(np.float64) - b).mean() / 255.0),
                     f"psnr{suffix}": float(peak_signal_noise_ratio(b, a, data_range=255)),
                     f"ssim{suffix}": float(structural_similarity(b, a, channel_axis=2, data_range=255)),
+                    # the whole crop: hair, ears, neck and background, where the warp has no geometry
+                    f"crop_ssim{suffix}": float(structural_similarity(target, result, channel_axis=2, data_range=255)),
                 })
         return out
 

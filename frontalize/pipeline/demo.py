@@ -1,7 +1,7 @@
 """`make demo` / `frontalize demo`: the whole pipeline on the embedded default, on the CPU, with a closing summary.
 
 SynthPIE `small` -> aligned crops, poses and protocol manifests -> the shared recognizer -> the independent
-judge -> a GAN with geometry (setting1_4g, CPU configuration) -> the identity report on setting1 (warp-only
+judge -> the warp refiner (setting1_4r, CPU configuration: no critics, 1000 steps) -> the identity report on setting1 (warp-only
 baseline, judge rows) -> `frontalize infer` on a test subject's profile photo.
 Each step says what it does and the command that does it alone, shows a progress bar with the time left,
 and skips work that is already done (a finished recognizer run, a finished GAN run, generated files) when
@@ -31,7 +31,7 @@ from frontalize.runs.folders import finished_gan_run
 from frontalize.runs.provenance import Use
 from frontalize.synthpie.generate import PRESETS
 
-SETTING = "setting1_4g"
+SETTING = "setting1_4r"
 PROTOCOL = "setting1"
 STEPS = 7
 
