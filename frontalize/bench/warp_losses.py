@@ -227,14 +227,14 @@ def measure(prepared: Path, synthpie_root: Path, runs: Path, per_yaw: int | None
     probes = {f: subsample_probes([r for r in test if r["role"] == "probe" and int(r["flash"]) == f], per_yaw) for f in flashes}
     seconds, rank1 = {}, {}
     for flash in flashes:
-        identify(gallery + probes[flash], prepared, size, dev, [], views={v: variants.view(v) for v in VARIANTS},
+        identify(gallery + probes[flash], prepared, size, dev, [], PROTOCOL, views={v: variants.view(v) for v in VARIANTS},
                  observers=(quality,), progress=progress)
     seconds["quality"] = round(time.perf_counter() - t0, 1)
     if scorers:
         for flash in flashes:
-            result = identify(gallery + probes[flash], prepared, size, dev, scorers,
+            result = identify(gallery + probes[flash], prepared, size, dev, scorers, PROTOCOL,
                               views={v: variants.view(v) for v in RANK1_VARIANTS}, per_yaw=rank1_per_yaw, progress=progress)
-            rank1[flash] = {k: v for k, v in result["table"].items() if k != "all"}
+            rank1[flash] = {int(k): v for k, v in result["table"].items() if k != "all"}  # setting1: no raised column
         rank1["all"] = _combine_flashes(rank1)
     seconds["rank1"] = round(time.perf_counter() - t0 - seconds["quality"], 1)
     by_flash = mean_by(quality.records, ("view", "flash", "yaw"), QUALITY)
