@@ -2,7 +2,8 @@
 
 An observer of ``identification.identify``: for each probe that has a frontal target it adds the identity
 cosine between the frontalized picture and the target (the shared recognizer's embeddings), and L1, PSNR
-and SSIM (scikit-image) on the template's face box; it also keeps one sample per column for the report's grid.
+and SSIM (scikit-image) on the template's face box, and where asked SSIM on the whole crop (``ssim_crop``: hair,
+ears, neck and background as well); it also keeps one sample per column for the report's grid.
 
 Which probes the means are over: those with a target (real Multi-PIE has gaps; a probe without one has
 nothing to be compared with), and of those not the probes that are their own target.  At 0 degrees every
@@ -36,9 +37,10 @@ class TargetQuality:
     counted = (WITH_TARGET, SELF_TARGET)
 
     def __init__(self, scorer, prepared: Path, size: int, device, flip: bool = False, gallery_flash: int = 7,
-                 keep_samples: bool = True, views: list[str] = ("frontalized",)):
+                 keep_samples: bool = True, views: list[str] = ("frontalized",), whole_crop: bool = False):
         self.scorer, self.prepared, self.size, self.device, self.flip = scorer, Path(prepared), size, device, flip
         self.views, self.gallery_flash, self.keep_samples = list(views), str(gallery_flash), keep_samples
+        self.whole_crop = whole_crop  # also SSIM over the whole crop (ssim_crop), not only the face box
         self.face = region_boxes(size)["face"]
         self._samples: dict[str, tuple[bool, list[np.ndarray]]] = {}
 
@@ -74,6 +76,8 @@ class TargetQuality:
                     f"psnr{suffix}": float(peak_signal_noise_ratio(b, a, data_range=255)),
                     f"ssim{suffix}": float(structural_similarity(b, a, channel_axis=2, data_range=255)),
                 })
+                if self.whole_crop:
+                    out[k][f"ssim_crop{suffix}"] = float(structural_similarity(target, result, channel_axis=2, data_range=255))
         return out
 
     def _keep_sample(self, row: dict, tiles: list[np.ndarray]) -> None:

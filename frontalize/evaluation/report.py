@@ -24,8 +24,8 @@ VIEW_LABELS = {"raw": "raw", "frontalized": "frontalized", "fused": "raw+frontal
                "baseline": "frontalized by the baseline generator", "warp": "warp only", "warp_fused": "raw+warp fusion"}
 SCORER_LABELS = {"all_pose": "all-pose recognizer", "judge": "independent judge"}
 QUALITY = (("identity_cosine", "identity cosine to target", "{:.3f}"), ("psnr", "PSNR face (dB)", "{:.1f}"),
-           ("ssim", "SSIM face", "{:.3f}"))
-QUALITY_KEYS = ("identity_cosine", "l1", "psnr", "ssim")
+           ("ssim", "SSIM face", "{:.3f}"), ("ssim_crop", "SSIM whole crop", "{:.3f}"))
+QUALITY_KEYS = ("identity_cosine", "l1", "psnr", "ssim_crop", "ssim")  # ssim_crop first: not "ssim" of a view "crop"
 COUNTS = ("probes", WITH_TARGET, SELF_TARGET)  # per-column counts, not measures
 
 
