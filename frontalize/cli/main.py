@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from frontalize import __version__
-from frontalize.cli import demo, evaluate, infer, models, prep, synthpie, train, train_recognizer
+from frontalize.cli import curve, demo, evaluate, infer, models, prep, synthpie, train, train_recognizer
 
 # name -> (module with add_arguments/run, one-line help)
 SUBCOMMANDS = {  # in pipeline order
@@ -15,6 +15,7 @@ SUBCOMMANDS = {  # in pipeline order
     "models": (models, "print a setting's networks: parameter counts and output shapes"),
     "train": (train, "train a frontalization GAN (same as scripts/train_gan.py)"),
     "eval": (evaluate, "rank-1 by yaw (raw vs frontalized), identity cosine, PSNR/SSIM: the identity report"),
+    "curve": (curve, "a GAN run's time-to-quality curve: judge rank-1 and SSIM of each checkpoint against training minutes"),
     "infer": (infer, "frontalize the faces in photos (files, folders, globs)"),
     "demo": (demo, "the whole pipeline on the embedded default, on the CPU (what `make demo` runs)"),
 }
