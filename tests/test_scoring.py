@@ -193,3 +193,56 @@ def test_views_of_one_batch_share_its_pose_fit(tmp_path, monkeypatch):
     result = identify(rows, tmp_path, SIZE, "cpu", [Scorer("", SubjectFromRed())], "setting1", views=views, batch=4)
     assert sum(fits) == 6 and fits == [4, 2]  # two batches of probes, one fit each
     assert result["table"]["all"]["probes"] == 6
+
+
+# ------------------------------------------------------------------------------------------ the papers' layout
+def test_fold_by_abs_yaw_weighs_each_probe_once():
+    from frontalize.evaluation.folded import fold_by_abs_yaw
+
+    table = {"-45": {"raw": 1.0, "ssim": 0.9, "probes": 2}, "+45": {"raw": 0.0, "probes": 6},
+             "0": {"raw": 1.0, "probes": 4}, "-45↑": {"raw": 0.5, "probes": 2}, "all": {"raw": 0.5, "probes": 14}}
+    folded = fold_by_abs_yaw(table, ["raw"])
+    assert list(folded) == ["±45", "±45↑", "all"]  # no 0° column; the raised camera apart
+    assert folded["±45"] == {"raw": 0.25, "probes": 8}  # 2 hits of 8 probes, not the mean of 100 % and 0 %
+    assert folded["±45↑"] == {"raw": 0.5, "probes": 2}
+    assert folded["all"] == {"raw": 0.5, "probes": 14}  # the per-camera "all": every probe once, 0° included
+
+
+def test_the_report_adds_the_papers_table_folded_by_abs_yaw(tmp_path):
+    """A probe at -45 and one at +45 land in ±45; "all" counts each probe once; both recognizers' rows."""
+    rows = [_row(tmp_path, s, 1, 1, "05_1", 7, "gallery") for s in (1, 2, 3)]
+    rows += [_row(tmp_path, s, 1, 1, "08_0", 4, "probe", looks_like=1 if s == 3 else None) for s in (1, 2, 3)]
+    rows += [_row(tmp_path, s, 1, 1, "19_0", 4, "probe") for s in (1, 2)]
+    rows += [_row(tmp_path, s, 1, 1, "05_1", 4, "probe") for s in (1, 2, 3)]
+    rows += [_row(tmp_path, 1, 1, 1, "14_0", 4, "probe")]
+    scorers = [Scorer("", SubjectFromRed()), Scorer("judge", SubjectFromRed())]
+    result = identify(rows, tmp_path, SIZE, "cpu", scorers, "setting2", views={"frontalized": lambda x, _: x},
+                      fusions={"fused": ("raw", "frontalized")})
+    paths = write_report(result, tmp_path / "report", "setting2", "folded")
+    md = paths["markdown"].read_text()
+    per_camera, folded = md.split("#### rank-1 by |yaw|")
+    assert "| yaw | -45° | -15° | 0° | +45° | all |" in per_camera  # the per-camera table stays
+    assert "| yaw | ±15° | ±45° | all |" in folded
+    for label in ("raw", "frontalized", "raw+frontalized fusion"):
+        assert f"| rank-1 {label} (%) | 100.0 | 80.0 | 88.9 |" in folded
+        assert f"| rank-1 {label}, independent judge (%) | 100.0 | 80.0 | 88.9 |" in folded
+    assert "| probes | 1 | 5 | 9 |" in folded and "the 3 at 0° included" in folded
+    doc = json.loads(paths["json"].read_text())
+    assert doc["by_abs_yaw"]["±45"] == {**{k: pytest.approx(0.8) for k in ("raw", "frontalized", "fused", "raw_judge",
+                                                                          "frontalized_judge", "fused_judge")}, "probes": 5}
+    with open(paths["folded_csv"], newline="") as f:
+        assert [(r["yaw"], r["probes"], r["rank1_raw"]) for r in csv.DictReader(f)] == [
+            ("±15", "1", "1.0000"), ("±45", "5", "0.8000"), ("all", "9", "0.8889")]
+    assert cv2.imread(str(paths["folded_chart"])) is not None
+
+
+def test_the_report_header_gives_the_probe_subsample_and_the_total(tmp_path):
+    rows = [_row(tmp_path, s, 1, 1, "05_1", 7, "gallery") for s in (1, 2)]
+    rows += [_row(tmp_path, s, 1, 1, "14_0", f, "probe") for s in (1, 2) for f in (4, 10)]
+    result = identify(rows, tmp_path, SIZE, "cpu", [Scorer("", SubjectFromRed())], "setting2", per_yaw=2, seed=3)
+    assert result["subsample"] == {"per_column": 2, "seed": 3, "scored": 2, "of": 4}
+    md = write_report(result, tmp_path / "report", "setting2", "subsample")["markdown"].read_text()
+    assert "Probes: 2 of the 4 that have a gallery image, a fixed subsample (at most 2 per camera column, spread " \
+           "evenly over the flashes, seed 3)." in md
+    full = identify(rows, tmp_path, SIZE, "cpu", [Scorer("", SubjectFromRed())], "setting2")
+    assert full["subsample"] is None and "Probes:" not in write_report(full, tmp_path / "r2", "setting2", "x")["markdown"].read_text()

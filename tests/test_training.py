@@ -65,8 +65,12 @@ def test_every_named_setting_is_configured():
 
 
 @pytest.mark.parametrize("setting", known_settings())
-def test_every_setting_runs_a_few_steps(setting, prepared_tiny, profile_folder, tmp_path, capsys):
-    out, _ = prepared_tiny
+def test_every_setting_runs_a_few_steps(setting, prepared_tiny, profile_folder, tmp_path, capsys, request):
+    from frontalize.config import load_config
+
+    # setting2 needs several sessions: `tiny_sessions`, prepared only when a setting2 setting asks for it
+    two_sessions = load_config(setting).data.protocol == "setting2"
+    out, _ = request.getfixturevalue("prepared_tiny_sessions") if two_sessions else prepared_tiny
     extra = {"data.profile_folder": str(profile_folder)} if setting.endswith("_5") else {}
     assert train_main(["--setting", setting, "--cpu", "--quiet", *_overrides(out, tmp_path, 2, **extra)]) == 0
     run = _only_run(tmp_path)

@@ -35,7 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="report folder (default: <run>/report)")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where to look for the newest runs (default: runs)")
     p.add_argument("--flip", action="store_true", help="flip test-time augmentation for the embeddings")
-    p.add_argument("--max-probes-per-yaw", type=int, default=None, help="evaluate a fixed random subset per yaw")
+    p.add_argument("--probes-per-column", "--max-probes-per-yaw", dest="probes_per_column", type=int, default=None,
+                   metavar="N", help="score a fixed random subset: at most N probes per camera column, spread evenly over "
+                                     "the flashes (the report's header says how many of how many; default: every probe)")
+    p.add_argument("--probe-seed", type=int, default=0, help="seed of the --probes-per-column subset (default: 0)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--wandb", default="disabled", choices=["disabled", "offline", "online", "auto"],
@@ -47,7 +50,11 @@ def run(args: argparse.Namespace) -> int:
 
     req = ReportRequest(args.checkpoint, args.protocol, args.recognizer, args.recognizer_arch, args.competitor_recognizer,
                         args.judge_recognizer, args.baseline_checkpoint, not args.no_warp_row, args.prepared, args.out,
-                        args.flip, args.max_probes_per_yaw, args.device, args.runs_dir, progress=not args.quiet)
+                        args.flip, args.probes_per_column, args.device, args.runs_dir, progress=not args.quiet,
+                        probe_seed=args.probe_seed)
+    if args.probes_per_column is not None and args.probes_per_column < 1:
+        print(f"error: --probes-per-column needs at least 1, not {args.probes_per_column}", file=sys.stderr)
+        return 2
     try:
         report = identity_report(req)
     except (FileNotFoundError, ValueError) as e:

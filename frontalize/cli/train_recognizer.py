@@ -1,6 +1,7 @@
 """`frontalize train-recognizer` (or `python scripts/train_recognizer.py`): train the shared ArcFace recognizer.
 
     python scripts/train_recognizer.py --config configs/recognizer_synthpie.yaml [key=value ...]
+    python scripts/train_recognizer.py --config configs/recognizer_synthpie.yaml --protocol setting2 [key=value ...]
     python scripts/train_recognizer.py --evaluate runs/recognizer/000-recognizer_synthpie/recognizer.pt
 """
 from __future__ import annotations
@@ -16,6 +17,9 @@ DEFAULT_CONFIG = CONFIG_DIR / "recognizer_synthpie.yaml"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"recognizer YAML (default: {DEFAULT_CONFIG.name})")
+    p.add_argument("--protocol", default=None,
+                   help="the recipe's variant for this protocol (its for_protocol section: setting2 trains on setting2's "
+                        "own training split); default, or a protocol the recipe has no section for: the recipe as written")
     p.add_argument("--resume", action="store_true", help="continue the newest run of this config's name")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--evaluate", type=Path, metavar="RECOGNIZER", help="only evaluate this recognizer.pt with the config's eval settings")
@@ -32,8 +36,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.config.exists():
         print(f"error: no recognizer config at {args.config}", file=sys.stderr)
         return 2
+    from frontalize.data.protocols import PROTOCOLS
+
+    if args.protocol is not None and args.protocol not in PROTOCOLS:
+        print(f"error: unknown protocol {args.protocol!r}; known: {', '.join(PROTOCOLS)}", file=sys.stderr)
+        return 2
     try:
-        cfg = load_recognizer_config(args.config, args.overrides)
+        cfg = load_recognizer_config(args.config, args.overrides, protocol=args.protocol)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

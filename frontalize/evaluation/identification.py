@@ -124,19 +124,41 @@ def embed_rows(recognizer: Embedder, prepared: Path, rows: list[dict], size: int
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 
+def even_quotas(sizes: dict, total: int) -> dict:
+    """``total`` picks spread over strata of the given sizes as evenly as they allow: equal shares, each capped at its
+    stratum's size, what a small stratum cannot take going to the others (remainders to the strata first in key order)."""
+    quota = {k: 0 for k in sizes}
+    left = min(total, sum(sizes.values()))
+    while left > 0:
+        room = [k for k in sorted(sizes) if quota[k] < sizes[k]]
+        share, extra = divmod(left, len(room))
+        for i, k in enumerate(room):
+            take = min(share + (i < extra), sizes[k] - quota[k])
+            quota[k] += take
+            left -= take
+    return quota
+
+
 def subsample_probes(probes: list[dict], per_column: int | None, seed: int = 0) -> list[dict]:
-    """A fixed random subset of at most ``per_column`` probes per table column (all of them when None)."""
+    """A fixed random subset of at most ``per_column`` probes per table column (all of them when None), spread evenly
+    over the flashes within each column (a column's figure then weighs every light alike, as the full set does), drawn
+    at random within each (column, flash) stratum: across subjects, sessions and recordings.  The same probes, seed
+    and size give the same subset."""
     if per_column is None:
         return probes
-    by_column = defaultdict(list)
+    if per_column < 1:
+        raise ValueError(f"a probe subsample needs at least 1 probe per column, not {per_column}")
+    strata = defaultdict(lambda: defaultdict(list))
     for r in probes:
-        by_column[column_of(r)].append(r)
+        strata[column_of(r)][int(r["flash"])].append(r)
     rng = np.random.default_rng(seed)
     out = []
-    for column in sorted(by_column, key=column_order):
-        rows = by_column[column]
-        idx = sorted(rng.choice(len(rows), min(per_column, len(rows)), replace=False))
-        out += [rows[i] for i in idx]
+    for column in sorted(strata, key=column_order):
+        by_flash = strata[column]
+        quota = even_quotas({flash: len(rows) for flash, rows in by_flash.items()}, per_column)
+        for flash in sorted(by_flash):
+            rows = by_flash[flash]
+            out += [rows[i] for i in sorted(rng.choice(len(rows), quota[flash], replace=False))]
     return out
 
 
@@ -153,7 +175,7 @@ def gallery_rule(protocol: str):
 def identify(rows: list[dict], prepared: Path, size: int, device, scorers: list[Scorer], protocol: str,
              views: dict[str, ViewTransform] | None = None, fusions: dict[str, tuple[str, str]] | None = None,
              observers: tuple[Observer, ...] = (), flip: bool = False, per_yaw: int | None = None, batch: int = 32,
-             progress: bool = False) -> dict:
+             progress: bool = False, seed: int = 0) -> dict:
     """Rank-1 by column (and by recording and column) for every scorer, view and fusion.
 
     ``rows``: a manifest's rows (its test split's gallery and probes are used); ``protocol`` decides which
@@ -174,7 +196,8 @@ def identify(rows: list[dict], prepared: Path, size: int, device, scorers: list[
         galleries[group_of(r)].append(r)
     in_gallery = {group: {r["subject"] for r in g_rows} for group, g_rows in galleries.items()}
     orphans = [r for r in probes if r["subject"] not in in_gallery.get(group_of(r), ())]
-    probes = subsample_probes([r for r in probes if r["subject"] in in_gallery.get(group_of(r), ())], per_yaw)
+    identifiable = [r for r in probes if r["subject"] in in_gallery.get(group_of(r), ())]
+    probes = subsample_probes(identifiable, per_yaw, seed)
     if not probes:
         raise ValueError(f"no probe's subject has a gallery image ({len(orphans)} probes of "
                          f"{len({r['subject'] for r in orphans})} subjects without one)")
@@ -219,6 +242,8 @@ def identify(rows: list[dict], prepared: Path, size: int, device, scorers: list[
         "by_recording": {rec: {k[1]: v for k, v in tally.table([(rec, c) for c in columns if tally.n[(rec, c)]]
                                                                 + [(rec, ALL_COLUMN)]).items()} for rec in recordings},
         "without_gallery": {"subjects": sorted({int(r["subject"]) for r in orphans}), "probes": len(orphans)},
+        "subsample": None if per_yaw is None else {"per_column": per_yaw, "seed": seed, "scored": len(probes),
+                                                   "of": len(identifiable)},
     }
 
 

@@ -3,7 +3,9 @@
 It only writes what ``identification.identify`` measured (with ``quality.TargetQuality`` as observer);
 every file is written atomically.  Columns are the table's camera columns in their fixed order (head-height
 yaws ascending, then the raised cameras, data/multipie.py), then "all".  The header names every network and
-what it was trained on (runs/provenance.py); notes under the table say which probes a figure leaves out.
+what it was trained on (runs/provenance.py), and how many probes were scored when a fixed subsample was; notes
+under the table say which probes a figure leaves out.  Below the per-camera table, the same rank-1 figures in
+the papers' layout, mirror columns folded by |yaw| (evaluation/folded.py), with its own CSV and chart.
 """
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ import numpy as np
 
 from frontalize.data.images import write_png
 from frontalize.data.multipie import ALL_COLUMN, RAISED, column_order, column_yaw, is_raised
+from frontalize.evaluation.folded import (
+    FOLDED_VIEWS, FoldedRow, fold_by_abs_yaw, folded_chart_png, folded_markdown, frontal_probes_left_out,
+)
 from frontalize.evaluation.quality import SELF_TARGET, WITH_TARGET
 from frontalize.runs.provenance import TrainedOn
 from frontalize.utils.io import atomic_open, atomic_write_bytes, atomic_write_text
@@ -103,18 +108,42 @@ def table_notes(result: dict) -> list[str]:
     return notes
 
 
+def folded_rows(table: dict) -> list[FoldedRow]:
+    """The papers' rows present in ``table``: per recognizer (shared first), raw, warp only, frontalized, fusion."""
+    rows = []
+    for column in rank1_columns(table):
+        view, scorer = _split_column(column)
+        if view in FOLDED_VIEWS:
+            rows.append(FoldedRow(column, view, scorer, rank1_label(column)))
+    scorers = ["", *SCORER_LABELS]
+    return sorted(rows, key=lambda r: (scorers.index(r.scorer) if r.scorer in scorers else len(scorers), r.scorer,
+                                       FOLDED_VIEWS.index(r.view)))
+
+
+def subsample_line(result: dict) -> str | None:
+    """The header's account of a fixed probe subsample (None when every probe was scored)."""
+    sub = result.get("subsample")
+    if not sub:
+        return None
+    return (f"Probes: {sub['scored']:,} of the {sub['of']:,} that have a gallery image, a fixed subsample (at most "
+            f"{sub['per_column']} per camera column, spread evenly over the flashes, seed {sub['seed']}).")
+
+
 def networks_block(networks: list[tuple[str, str, TrainedOn]]) -> list[str]:
     return ["Networks and what they were trained on:"] + [f"- {role} `{path}`: {record.describe()}"
                                                           for role, path, record in networks]
 
 
 def markdown_table(table: dict, title: str, networks: list[tuple[str, str, TrainedOn]] = (),
-                   notes: list[str] = ()) -> str:
+                   notes: list[str] = (), header: list[str] = ()) -> str:
+    """The per-camera table; ``header``: lines under the networks (the probe subsample)."""
     columns = table_columns(table)
     keys = columns + [ALL_COLUMN]
     lines = [f"### {title}", ""]
     if networks:
         lines += networks_block(networks) + [""]
+    if header:
+        lines += [*header, ""]
     lines += ["| yaw | " + " | ".join(column_heading(c) for c in keys) + " |", "|---|" + "---|" * len(keys)]
     rows = [(rank1_label(c), c, lambda v: f"{100 * v:.1f}") for c in rank1_columns(table)]
     rows += [(label, key, fmt.format) for key, label, fmt in quality_columns(table)]
@@ -176,7 +205,12 @@ def write_report(result: dict, out_dir: Path, protocol: str, title: str, samples
     columns = rank1_columns(table)
     notes = table_notes(result)
     paths = {"csv": out_dir / f"rank1_{protocol}.csv", "markdown": out_dir / f"rank1_{protocol}.md",
-             "chart": out_dir / f"rank1_{protocol}.png", "json": out_dir / f"report_{protocol}.json"}
+             "chart": out_dir / f"rank1_{protocol}.png", "json": out_dir / f"report_{protocol}.json",
+             "folded_csv": out_dir / f"rank1_{protocol}_by_abs_yaw.csv",
+             "folded_chart": out_dir / f"rank1_{protocol}_by_abs_yaw.png"}
+    papers_rows = folded_rows(table)
+    folded = fold_by_abs_yaw(table, [r.column for r in papers_rows])
+    header = [line for line in (subsample_line(result),) if line]
     with atomic_open(paths["csv"], "w") as f:
         w = csv.writer(f)
         counts = [c for c in COUNTS[1:] if any(c in row for row in table.values())]
@@ -186,8 +220,15 @@ def write_report(result: dict, out_dir: Path, protocol: str, title: str, samples
             v = table[k]
             w.writerow([k, v["probes"], *[int(v.get(c, 0)) for c in counts]]
                        + [f"{v[m]:.4f}" if m in v else "" for m in columns + extra])
-    atomic_write_text(paths["markdown"], markdown_table(table, title, networks, notes))
+    with atomic_open(paths["folded_csv"], "w") as f:
+        w = csv.writer(f)
+        w.writerow(["yaw", "probes"] + [f"rank1_{r.column}" for r in papers_rows])
+        for k, v in folded.items():
+            w.writerow([k, v["probes"]] + [f"{v[r.column]:.4f}" if r.column in v else "" for r in papers_rows])
+    atomic_write_text(paths["markdown"], markdown_table(table, title, networks, notes, header) + "\n"
+                      + folded_markdown(folded, papers_rows, frontal_probes_left_out(table)))
     atomic_write_bytes(paths["chart"], _chart_png(table, title))
+    atomic_write_bytes(paths["folded_chart"], folded_chart_png(folded, papers_rows, title))
     if samples:  # one row per column: input | each view (frontalized, baseline, warp) | target
         paths["samples"] = out_dir / f"samples_{protocol}.png"
         write_png(paths["samples"], np.concatenate([np.concatenate(samples[c], axis=1)
@@ -198,6 +239,8 @@ def write_report(result: dict, out_dir: Path, protocol: str, title: str, samples
                      for role, path, record in networks],
         "columns": keys,
         "table": {k: table[k] for k in keys},
+        "by_abs_yaw": folded,
+        "subsample": result.get("subsample"),
         "by_recording": {rec: {str(k): v for k, v in t.items()} for rec, t in result.get("by_recording", {}).items()},
         "without_gallery": result.get("without_gallery", {"subjects": [], "probes": 0}),
         "self_target_probes": int(sum(table[k].get(SELF_TARGET, 0) for k in keys if k != ALL_COLUMN)),

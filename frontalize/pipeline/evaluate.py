@@ -75,10 +75,11 @@ class ReportRequest:
     prepared: Path | None = None  # None: the checkpoint's
     out: Path | None = None  # None: <run>/report
     flip: bool = False
-    per_yaw: int | None = None
+    per_yaw: int | None = None  # at most this many probes per camera column, spread over the flashes (subsample_probes)
     device: str = "cpu"
     runs_dir: Path = Path("runs")
     progress: bool = True
+    probe_seed: int = 0  # the probe subsample's seed (per_yaw)
 
 
 @dataclass
@@ -145,7 +146,8 @@ def identity_report(req: ReportRequest) -> Report:
                             views=[v for v in ("frontalized", "baseline", "warp") if v in views])
     result = identify(manifest.rows, prepared, size, device, scorers, protocol, views=views,
                       fusions={"fused": ("raw", "frontalized"), "warp_fused": ("raw", "warp")},
-                      observers=(quality,), flip=req.flip, per_yaw=req.per_yaw, progress=req.progress)
+                      observers=(quality,), flip=req.flip, per_yaw=req.per_yaw, progress=req.progress,
+                      seed=req.probe_seed)
     run = checkpoint.parent.parent
     title = (f"{cfg.setting} (geometry: {cfg.model.geometry}) on {protocol} ({run.name}/{checkpoint.name}), "
              f"recognizer {Path(rec_path).parent.name}" + (f", judge {Path(req.judge).parent.name}" if req.judge else ""))
@@ -164,5 +166,5 @@ def log_report(report: Report, mode: str, project: str, init_timeout: int) -> No
     columns = [c for c in next(iter(table.values())) if c != "probes"]
     tracker.log_table(0, f"rank1_{report.protocol}", ["yaw", *columns, "probes"],
                       [[str(k), *[v.get(c) for c in columns], v["probes"]] for k, v in table.items()])
-    tracker.log_images(0, {k: v for k, v in report.paths.items() if k in ("chart", "samples")})
+    tracker.log_images(0, {k: v for k, v in report.paths.items() if k in ("chart", "folded_chart", "samples")})
     tracker.finish()

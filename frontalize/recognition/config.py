@@ -1,4 +1,10 @@
-"""The recognizer's configuration: typed dataclasses, a YAML file (``configs/recognizer_*.yaml``), `key=value` overrides."""
+"""The recognizer's configuration: typed dataclasses, a YAML file (``configs/recognizer_*.yaml``), `key=value` overrides.
+
+A recipe file may carry a ``for_protocol:`` section: per protocol, what the recipe becomes when the recognizer is
+trained for a GAN run or a report on that protocol (``for_protocol: {setting2: {data: {protocol: setting2}}}``:
+setting2's own training split instead of session 01's).  Resolution order (later wins): the defaults below, the
+file, its section for the protocol asked for (none asked, or none for it: the recipe as written), the overrides.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,6 +30,7 @@ class RecDataConfig:
     folder: Optional[str] = None
     rec: Optional[str] = None
     workers: int = 2
+    per_subject: Optional[int] = None  # at most this many images of each identity (a seeded draw); None: all
     degrade: float = 0.0  # probability of a blur / downscale augmentation (see recognition/data.default_augment)
     synthetic_images: int = 4096  # data.source=synthetic
     synthetic_classes: int = 1000
@@ -67,6 +74,9 @@ class RecEvalConfig:
     protocols: list = field(default_factory=lambda: ["setting1", "session01"])
     bins: list = field(default_factory=list)
     flip: bool = True
+    # at most this many probes per camera column, spread over the flashes (evaluation/identification.subsample_probes);
+    # None: every probe.  Setting 2's 16,243 probes would cost a CPU recognizer's own table minutes
+    probes_per_column: Optional[int] = None
 
 
 @dataclass
@@ -80,9 +90,24 @@ class RecognizerConfig:
     wandb: WandbConfig = field(default_factory=WandbConfig)
 
 
-def load_recognizer_config(path: Path | None, overrides: list[str] | None = None) -> RecognizerConfig:
+PROTOCOL_SECTION = "for_protocol"
+
+
+def recipe_protocols(path: Path) -> list[str]:
+    """The protocols a recipe file has a ``for_protocol`` section for."""
+    return sorted(OmegaConf.load(path).get(PROTOCOL_SECTION) or {})
+
+
+def load_recognizer_config(path: Path | None, overrides: list[str] | None = None, protocol: str | None = None) -> RecognizerConfig:
+    """A recipe with its ``for_protocol`` section for ``protocol`` applied (module docstring), then the overrides."""
     try:
-        layers = [OmegaConf.load(path)] if path else []
+        layers = []
+        if path:
+            recipe = OmegaConf.load(path)
+            sections = recipe.pop(PROTOCOL_SECTION, None) or {}
+            layers.append(recipe)
+            if protocol is not None and protocol in sections:
+                layers.append(sections[protocol])
         layers.append(OmegaConf.from_dotlist(list(overrides or [])))
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RecognizerConfig), *layers))
     except Exception as e:  # OmegaConf names the key and the problem

@@ -57,16 +57,36 @@ class _Augmented(Dataset):
         raise NotImplementedError
 
 
+def at_most_per_subject(rows: list[dict], n: int, seed: int) -> list[dict]:
+    """At most ``n`` rows of each subject, drawn at random (a fixed draw for a seed), in the rows' order."""
+    if n < 1:
+        raise ValueError(f"data.per_subject must be at least 1, not {n}")
+    by_subject: dict[int, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_subject.setdefault(int(r["subject"]), []).append(i)
+    rng = np.random.default_rng(seed)
+    keep = set()
+    for subject in sorted(by_subject):
+        idx = by_subject[subject]
+        keep.update(idx if len(idx) <= n else rng.choice(idx, n, replace=False).tolist())
+    return [r for i, r in enumerate(rows) if i in keep]
+
+
 class ManifestFaces(_Augmented):
-    """Rows of a prepared protocol manifest (template crops), optionally limited to |yaw| <= max_yaw."""
+    """Rows of a prepared protocol manifest (template crops), optionally limited to |yaw| <= max_yaw and to at most
+    ``per_subject`` images of each identity (a seeded draw: Setting 2's sessions give some people five times as many
+    images as others, and a capped set trains in fewer steps)."""
 
     def __init__(self, prepared: Path, manifest_rows: list[dict], split: str = "train", max_yaw: int | None = 30,
-                 roles: tuple[str, ...] | None = None, augment=None, exclude_subjects: set[int] = frozenset()):
+                 roles: tuple[str, ...] | None = None, augment=None, exclude_subjects: set[int] = frozenset(),
+                 per_subject: int | None = None, seed: int = 0):
         self.prepared = Path(prepared)
         rows = [r for r in manifest_rows if r["split"] == split and int(r["subject"]) not in exclude_subjects
                 and (max_yaw is None or abs(int(r["yaw"])) <= max_yaw) and (roles is None or r["role"] in roles)]
         if not rows:
             raise ValueError(f"no {split} rows within +-{max_yaw} degrees in the manifest")
+        if per_subject is not None:
+            rows = at_most_per_subject(rows, per_subject, seed)
         self.rows = rows
         subjects = sorted({int(r["subject"]) for r in rows})
         self.class_of = {s: i for i, s in enumerate(subjects)}

@@ -68,13 +68,14 @@ def build_dataset(cfg: RecognizerConfig):
         except ValueError as e:
             raise ValueError(f"data.exclude_validation={d.exclude_validation} on {p}: {e}") from None
     ds = rdata.ManifestFaces(Path(d.prepared), manifests[d.protocol].rows, "train", d.max_yaw, augment=augment,
-                             exclude_subjects=tested | validation)
+                             exclude_subjects=tested | validation, per_subject=d.per_subject, seed=cfg.train.seed)
     if ds.num_classes < 2:
         raise ValueError("fewer than 2 training identities left after excluding every protocol's test subjects "
                          "and the validation subjects")
     record = TrainedOn(manifests[d.protocol].dataset, d.protocol, d.size, tuple(sorted(ds.class_of)), (),
                        manifest_fingerprint([m.path for m in manifests.values()]),
-                       {**notes, "max_yaw": d.max_yaw, "excluded_test_subjects_of": list(d.exclude_test_of),
+                       {**notes, "max_yaw": d.max_yaw, **({"per_subject": d.per_subject} if d.per_subject else {}),
+                        "excluded_test_subjects_of": list(d.exclude_test_of),
                         "excluded_validation_subjects": sorted(validation)})
     return ds, record
 
@@ -216,10 +217,12 @@ def evaluate_run(cfg: RecognizerConfig, recognizer: Recognizer, device, progress
         except FileNotFoundError:
             continue
         result = identify(rows, Path(d.prepared), d.size, device, [Scorer("", recognizer)], protocol, flip=cfg.eval.flip,
-                          progress=progress)
+                          per_yaw=cfg.eval.probes_per_column, progress=progress)
         report["rank1"][protocol] = result["table"]
         if result["without_gallery"]["probes"]:
             report.setdefault("without_gallery", {})[protocol] = result["without_gallery"]
+        if result["subsample"]:
+            report.setdefault("subsample", {})[protocol] = result["subsample"]
     for path in cfg.eval.bins:
         report["verification"][Path(path).stem] = verify_bin(recognizer, Path(path), flip=cfg.eval.flip, device=str(device))
     return report

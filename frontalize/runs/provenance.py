@@ -133,13 +133,16 @@ def suits(record: TrainedOn, protocol: str, tested: set[int], dataset: str, size
 @dataclass(frozen=True)
 class Use:
     """What a network is looked up for: the people and crops it will see, and the subjects it must never have seen
-    (the protocol's test subjects; for a GAN's scorer also its validation subjects)."""
+    (the protocol's test subjects; for a GAN's scorer also its validation subjects).  ``split``, when given: the
+    protocol whose training split a suitable network trained on (setting2's recognizers train on setting2's 200
+    subjects; a clean recognizer of setting1's 100 would pass the other tests, but it is not the one the recipe makes)."""
 
     protocol: str
     dataset: str
     size: int | None
     tested: frozenset[int]
     validation: frozenset[int] = frozenset()
+    split: str | None = None
 
     def describe(self) -> str:
         text = f"{self.protocol} ({self.dataset}"
@@ -156,6 +159,9 @@ class Use:
                        f"({subject_ranges(validation)})")
         if not suits(record, self.protocol, set(), self.dataset, self.size):
             why.append(f"it was trained on {record.size}-px crops, the data is {self.size} px")
+        if self.split is not None and record.protocol != self.split:
+            where = f"{record.protocol}'s training split" if record.protocol else "data outside the protocols"
+            why.append(f"it trained on {where}, not {self.split}'s")
         return "; ".join(why) + f" ({record.describe()})" if why else None
 
     def check(self, what: str = "network"):
