@@ -59,7 +59,7 @@ def _printed_distances(text):
 
 def test_check_identity_prints_each_distance_and_a_summary(judge, photos, tmp_path, capsys):
     from frontalize.data.images import read_rgb
-    from frontalize.inference.identity import crop_face_box
+    from frontalize.data.template import crop_face_box
 
     folder = _copy_photos(photos, tmp_path / "in")
     out = tmp_path / "out"
@@ -82,7 +82,7 @@ def test_check_identity_prints_each_distance_and_a_summary(judge, photos, tmp_pa
 
 def _matrix_onto_template(box, size=128):
     """The similarity taking a face box found in a photo onto the template's face box of a ``size`` crop."""
-    from frontalize.inference.identity import crop_face_box
+    from frontalize.data.template import crop_face_box
 
     x0, y0, x1, y1 = crop_face_box(size)
     scale = (x1 - x0) / (box[2] - box[0])

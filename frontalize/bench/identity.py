@@ -38,7 +38,8 @@ def distances(engine, judge, photos: dict[str, Path]) -> dict:
     """Per photo: its distance to the output, to its own input crop, and its descriptor (for the cross-person line)."""
     from frontalize.data.images import ImageProblem, read_photo
     from frontalize.face.dlib_identity import distance
-    from frontalize.inference.identity import crop_face_box, photo_descriptor
+    from frontalize.data.template import crop_face_box
+    from frontalize.inference.identity import photo_descriptor
 
     out = {}
     box = crop_face_box(engine.size)

@@ -120,7 +120,7 @@ class WarpVariants:
         groups = defaultdict(list)
         for i, (_, key) in enumerate(geometry):
             groups[key].append(i)
-        fields = {name: [None] * len(rows) for name in ("picture", "visible", "grid", "seen")}
+        fields = {name: [None] * len(rows) for name in ("picture", "visible", "grid", "seen", "known")}
         for key, idx in groups.items():
             w = self._warps[key](x[idx], poses[idx])
             for name, column in fields.items():

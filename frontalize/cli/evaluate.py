@@ -4,6 +4,10 @@ Rank-1 by yaw for raw probes and their frontalized versions with the shared reco
 protocol's gallery; identity cosine and L1/PSNR/SSIM on the face box against the frontal target.
 Writes Markdown, CSV, a PNG chart and a sample grid per column; logs them to W&B when asked.  Refuses (exit 2)
 any network whose training record shows a subject the protocol tests, or that has no record.
+
+``--protocol pointing04`` is the real-face benchmark instead (pipeline/real_faces.py): Pointing'04's real people
+(``--root``, default the tilt-0 frames the repository vendors), rank-1 by |yaw| with dlib's descriptor for raw
+probes, the warp alone, ``--checkpoint``'s generator and their fusions, on full frames and tight 128-px crops.
 """
 from __future__ import annotations
 
@@ -16,7 +20,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", type=Path,
                    help="generator checkpoint (default: the best, else latest, checkpoint of the newest GAN run whose "
                         "training record suits --protocol: it never saw a subject that protocol tests)")
-    p.add_argument("--protocol", default=None, help="setting1 | session01 | setting2 (default: the checkpoint's)")
+    p.add_argument("--protocol", default=None,
+                   help="setting1 | session01 | setting2 (default: the checkpoint's) | pointing04 (real photographs: "
+                        "the real-face benchmark, judged by dlib)")
+    p.add_argument("--root", type=Path,
+                   help="pointing04: the Pointing'04 copy to read (default: third_party/pointing04, the vendored tilt-0 "
+                        "frames)")
+    p.add_argument("--tilt", type=int, default=0, choices=[-15, 0, 15], help="pointing04: the frames' tilt (default 0)")
+    p.add_argument("--warp-only", action="store_true",
+                   help="pointing04: raw and warp-only rows alone, no generator (default: --checkpoint, else the newest "
+                        "GAN run's)")
     p.add_argument("--recognizer", type=Path,
                    help="recognizer checkpoint (default: the one the generator was trained with, else the newest trained one "
                         "that suits the protocol)")
@@ -46,6 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.protocol == "pointing04":
+        return run_real_faces(args)
     from frontalize.pipeline.evaluate import ReportRequest, identity_report, log_report
 
     req = ReportRequest(args.checkpoint, args.protocol, args.recognizer, args.recognizer_arch, args.competitor_recognizer,
@@ -66,6 +81,32 @@ def run(args: argparse.Namespace) -> int:
         from frontalize.config import WandbConfig
 
         log_report(report, args.wandb, WandbConfig.project, WandbConfig.init_timeout)
+    return 0
+
+
+def run_real_faces(args: argparse.Namespace) -> int:
+    from frontalize.data.pointing04 import Pointing04Error
+    from frontalize.face.dlib_identity import JudgeMissing
+    from frontalize.pipeline.real_faces import RealFaceRequest, real_face_report
+    from frontalize.runs.folders import NoCheckpoint, newest_generator_checkpoint
+
+    if args.warp_only and args.checkpoint:
+        print("error: --warp-only scores no generator; leave out --checkpoint", file=sys.stderr)
+        return 2
+    try:
+        checkpoint = None if args.warp_only else args.checkpoint or newest_generator_checkpoint(args.runs_dir)
+    except NoCheckpoint as e:
+        print(f"error: {e} (or --warp-only for the raw and warp-only rows)", file=sys.stderr)
+        return 2
+    out = args.out or Path(args.runs_dir) / "real_faces"
+    try:
+        report = real_face_report(RealFaceRequest(args.root, checkpoint, out, args.tilt, device=args.device,
+                                                  progress=not args.quiet))
+    except (Pointing04Error, JudgeMissing, NoCheckpoint, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(report.paths["markdown"].read_text())
+    print("wrote " + ", ".join(str(p) for p in report.paths.values()))
     return 0
 
 

@@ -89,3 +89,31 @@ def draw(error: LandmarkError, rng: np.random.Generator) -> np.ndarray:
 def perturb(five: np.ndarray, camera: str, size: int, rng: np.random.Generator) -> np.ndarray:
     """Five crop landmarks (``size`` px) moved by a draw of MTCNN's error at ``camera``."""
     return np.asarray(five, np.float64) + draw(error_of(camera), rng) * (size / MEASURED_AT)
+
+
+HEAD_HEIGHT = ("11_0", "12_0", "09_0", "08_0", "13_0", "14_0", "05_1", "05_0", "04_1", "19_0", "20_0", "01_0", "24_0")
+MIRRORED_POINTS = [1, 0, 2, 4, 3]  # MTCNN's order with image-left and image-right swapped
+
+
+def _mirrored(bias: np.ndarray) -> np.ndarray:
+    b = bias[MIRRORED_POINTS].copy()
+    b[:, 0] *= -1
+    return b
+
+
+def _bias_at(yaw: float) -> np.ndarray:
+    table = sorted((MTCNN_ERROR[c].yaw, np.asarray(MTCNN_ERROR[c].bias, np.float64)) for c in HEAD_HEIGHT)
+    yaws = np.array([y for y, _ in table], np.float64)
+    biases = np.stack([b for _, b in table]).reshape(len(table), -1)
+    y = float(np.clip(yaw, yaws[0], yaws[-1]))
+    return np.array([np.interp(y, yaws, biases[:, k]) for k in range(biases.shape[1])]).reshape(5, 2)
+
+
+def turning_bias(yaw: float) -> np.ndarray:
+    """(5, 2) how MTCNN's points drift as a head turns to ``yaw``, crop pixels at MEASURED_AT: the head-height
+    cameras' bias interpolated in yaw, made mirror-symmetric (a face's two sides are mirror images; what is not
+    symmetric in the table is SynthPIE's, not the turn's), less its frontal value (an offset MTCNN has on SynthPIE's
+    frontal faces says nothing about turning).  The drift pulls the points towards a frontal layout (at -45: the nose
+    5.5 px towards the face's centre), so a pose fitted to them turns the head too little."""
+    symmetric = lambda y: 0.5 * (_bias_at(y) + _mirrored(_bias_at(-y)))  # noqa: E731
+    return symmetric(yaw) - symmetric(0.0)

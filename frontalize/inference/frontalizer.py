@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+import cv2
 import numpy as np
 import torch
 
 from frontalize.config import from_yaml
 from frontalize.data.align import AlignmentError, frontal_transform, pose_transform, transform_points, warp
 from frontalize.data.images import PHOTO_SUFFIXES, ImageProblem, detection_copy, read_photo, to_tensor, to_uint8, write_png
-from frontalize.geometry.pose import PoseError, crop_pose, estimate_pose, frontal_pose
+from frontalize.face.detect import Detection
+from frontalize.geometry.pose import PoseError, crop_pose, detector_landmarks, estimate_pose, frontal_pose
 from frontalize.geometry.warp import FrontalWarp
 from frontalize.models.factory import build_generator
 from frontalize.runs import checkpoint as ckpt
@@ -105,6 +107,14 @@ class FaceCrop:
     crop: np.ndarray  # RGB uint8, size x size
     pose: np.ndarray  # (12,) the reference face's pose in the crop, fitted to the detector's landmarks
     matrix: np.ndarray  # (2, 3) photo -> crop similarity
+    inside: np.ndarray | None = None  # (size, size) float32: where the crop shows the photo (1) or lies beyond it (0)
+
+
+def inside_mask(photo_shape, matrix: np.ndarray, size: int) -> np.ndarray:
+    """Where an aligned crop shows its photo: the photo's own pixels carried by the same matrix, 0 beyond its edge."""
+    h, w = photo_shape[:2]
+    return cv2.warpAffine(np.ones((h, w), np.float32), matrix, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 WARP_ONLY_SIZE = 128
@@ -113,8 +123,10 @@ WARP_ONLY_SIZE = 128
 class Frontalizer:
     """``checkpoint``: a generator; None: the geometric frontalization alone (``--warp-only``, at ``size`` px)."""
 
-    def __init__(self, checkpoint: Path | None, device: str = "cpu", all_faces: bool = False, size: int | None = None):
+    def __init__(self, checkpoint: Path | None, device: str = "cpu", all_faces: bool = False, size: int | None = None,
+                 debias: bool = True):
         t0 = time.perf_counter()
+        self.debias = debias  # fit the pose to MTCNN's points with their drift taken out (geometry/pose.py)
         self.device = torch.device(device)
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
         self.trained_on: TrainedOn | None = None  # what the generator learned from, where its checkpoint records it
@@ -127,6 +139,7 @@ class Frontalizer:
         from frontalize.face.detect import FaceDetector  # loads MTCNN's weights
 
         self.detector = FaceDetector(device=device)
+        self.edges = True  # pixels beyond the photo's edge are unseen (geometry/warp.py); off only to measure it
         self.all_faces = all_faces
         self.load_seconds = time.perf_counter() - t0
 
@@ -151,28 +164,44 @@ class Frontalizer:
     def crops(self, path: Path) -> list[FaceCrop]:
         """Detect on a downscaled copy, align on the original; raises ImageProblem when there is no face."""
         rgb = read_photo(path)
+        return self.crops_of(rgb, self.detect(rgb), path)
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """The faces MTCNN finds in a photo (on a downscaled copy), in the photo's own pixels."""
         small, scale = detection_copy(rgb)
-        dets = self.detector.detect([small])[0]
-        if not dets:
+        return [Detection(d.box / scale, d.score, d.five / scale) for d in self.detector.detect([small])[0]]
+
+    def crops_of(self, rgb: np.ndarray, detections: list[Detection], source: Path) -> list[FaceCrop]:
+        """The aligned crop of the largest detected face (every face with ``all_faces``); raises ImageProblem when
+        there is none, or when the one face cannot be aligned."""
+        if not detections:
             raise ImageProblem("no face found")
-        chosen = sorted(dets, key=lambda d: -d.area) if self.all_faces else [max(dets, key=lambda d: d.area)]
+        chosen = sorted(detections, key=lambda d: -d.area) if self.all_faces else [max(detections, key=lambda d: d.area)]
         out = []
         for k, d in enumerate(chosen):
             try:
-                m = align(d.five / scale, self.size)
-                pose = crop_pose(transform_points(d.five / scale, m), self.size)[0] if self.uses_pose else frontal_pose(self.size)
+                m = align(d.five, self.size)
+                pose = self.pose(transform_points(d.five, m)) if self.uses_pose else frontal_pose(self.size)
             except (AlignmentError, PoseError) as e:
                 if not self.all_faces:
                     raise ImageProblem(f"face found but not alignable ({e})") from None
                 continue
-            out.append(FaceCrop(path, k, warp(rgb, m, self.size), pose.as_vector(), m))
+            out.append(FaceCrop(source, k, warp(rgb, m, self.size), pose.as_vector(), m, inside_mask(rgb.shape, m, self.size)))
         return out
+
+    def pose(self, five: np.ndarray):
+        """The pose of a crop from MTCNN's five points in it."""
+        return crop_pose(detector_landmarks(five, self.size) if self.debias else five, self.size)[0]
 
     @torch.no_grad()
     def frontalize(self, crops: list[FaceCrop]) -> list[np.ndarray]:
         x = torch.stack([to_tensor(c.crop) for c in crops]).to(self.device)
         pose = torch.from_numpy(np.stack([c.pose for c in crops])).to(self.device) if self.uses_pose else None
-        y = self.warp(x, pose).picture if self.G is None else self.G(x, pose)[-1]
+        inside = None
+        if self.uses_pose and self.edges and any(c.inside is not None and c.inside.min() < 1 for c in crops):
+            inside = torch.from_numpy(np.stack([np.ones((self.size, self.size), np.float32) if c.inside is None
+                                                else c.inside for c in crops]))[:, None].to(self.device)
+        y = self.warp(x, pose, inside).picture if self.G is None else self.G(x, pose, inside)[-1]
         return [to_uint8(t) for t in y]
 
 

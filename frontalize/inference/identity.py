@@ -1,7 +1,7 @@
 """`frontalize infer --check-identity`: each output against its own input photo, judged by dlib (face/dlib_identity.py).
 
 Where the face is: no detection, on either side.  Outputs (and input crops) are in the template layout, so the
-face's box is a constant of the template, ``FACE_BOX``: where dlib's HOG detector puts its box on template-aligned
+face's box is a constant of the template, ``FACE_BOX`` (data/template.py): where dlib's HOG detector puts its box on template-aligned
 frontal faces (measured at 256 px on the three real photos of bench/identity.py and six SynthPIE faces: x 0.18-0.79,
 y 0.32-0.92 of the side; made symmetric here).  The input photo's face is the same box carried back through the
 alignment that made the input crop, so it is described at the photo's own resolution.  Why not dlib's detector:
@@ -17,15 +17,10 @@ from typing import Callable
 import numpy as np
 
 from frontalize.data.images import ImageProblem, read_photo, read_rgb
+from frontalize.data.template import crop_face_box
 from frontalize.face.dlib_identity import SAME_PERSON, DlibJudge, distance
 
-FACE_BOX = (0.2, 0.32, 0.8, 0.92)  # fractions of the crop's side: x0, y0, x1, y1
 MIN_INSIDE = 0.5  # a photo's face box must lie at least this much inside the photo to be described
-
-
-def crop_face_box(size: int) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = FACE_BOX
-    return x0 * size, y0 * size, x1 * size, y1 * size
 
 
 def photo_face_box(matrix: np.ndarray, size: int) -> tuple[float, float, float, float]:

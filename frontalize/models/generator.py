@@ -122,9 +122,11 @@ class Generator(nn.Module):
             code = 0.5 * (code + mirrored)
         return code, bridges
 
-    def forward(self, x: torch.Tensor, pose: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """Frontal faces in [-1, 1] at S/4, S/2 and S.  ``pose`` (B, 12): the inputs' poses, for the geometry modes."""
-        warped = self._warped(x, pose)
+    def forward(self, x: torch.Tensor, pose: torch.Tensor | None = None, inside: torch.Tensor | None = None
+                ) -> list[torch.Tensor]:
+        """Frontal faces in [-1, 1] at S/4, S/2 and S.  ``pose`` (B, 12): the inputs' poses, for the geometry modes;
+        ``inside`` (B, 1, S, S): where each crop shows its photo (geometry/warp.py), None for crops wholly inside."""
+        warped = self._warped(x, pose, inside)
         code, (b2, b4, b8, b16, _) = self.encode(warped.picture if self.geometry == "pixels" else x)
         if self.geometry == "features":
             b2, b4, b8, b16 = (self.warp.features(b, warped) for b in (b2, b4, b8, b16))
@@ -145,12 +147,12 @@ class Generator(nn.Module):
             outs.append(torch.tanh(rgb if warped is None else rgb + _logit(warped.picture, h.shape[-1])))
         return outs
 
-    def _warped(self, x: torch.Tensor, pose: torch.Tensor | None) -> Warped | None:
+    def _warped(self, x: torch.Tensor, pose: torch.Tensor | None, inside: torch.Tensor | None = None) -> Warped | None:
         if self.warp is None:
             return None
         if pose is None:
             raise ValueError(f"model.geometry={self.geometry} needs the inputs' poses (landmarks in the manifest)")
-        return self.warp(x, pose)
+        return self.warp(x, pose, inside)
 
 
 def _logit(picture: torch.Tensor, side: int) -> torch.Tensor:

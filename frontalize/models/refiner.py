@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from frontalize.geometry.warp import FrontalWarp, mirror_about_midline
+from frontalize.geometry.warp import FrontalWarp
 from frontalize.models.generator import PixelNorm
 from frontalize.models.init import init_weights
 
@@ -73,14 +73,16 @@ class WarpRefiner(nn.Module):
         self.register_buffer("face", face, persistent=False)
         self.register_buffer("mask_prior", MASK_PRIOR * inner, persistent=False)
 
-    def forward(self, x: torch.Tensor, pose: torch.Tensor | None = None) -> list[torch.Tensor]:
-        return self.parts(x, pose)["outputs"]
+    def forward(self, x: torch.Tensor, pose: torch.Tensor | None = None, inside: torch.Tensor | None = None
+                ) -> list[torch.Tensor]:
+        return self.parts(x, pose, inside)["outputs"]
 
-    def parts(self, x: torch.Tensor, pose: torch.Tensor | None) -> dict:
-        """Every intermediate, by name (the sample grids and the tests look inside)."""
+    def parts(self, x: torch.Tensor, pose: torch.Tensor | None, inside: torch.Tensor | None = None) -> dict:
+        """Every intermediate, by name (the sample grids and the tests look inside).  ``inside``: where each crop
+        shows its photo (geometry/warp.py), None for crops that lie wholly inside theirs."""
         if pose is None:
             raise ValueError("model.geometry=refine needs the inputs' poses (landmarks in the manifest)")
-        warped = self.warp(x, pose)
+        warped = self.warp(x, pose, inside)
         skips, h = [], torch.cat([warped.picture, warped.visible, x, self.face.expand(len(x), -1, -1, -1)], 1)
         for block in self.enc:
             h = block(h)
@@ -97,7 +99,7 @@ class WarpRefiner(nn.Module):
         offset = 0.5 * torch.tanh(up(coarse[:, 5:8]))
         sampled = F.grid_sample(x, warped.grid + flow.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border",
                                 align_corners=False)
-        corrected = warped.visible * sampled + (1 - warped.visible) * mirror_about_midline(sampled)
+        corrected = self.warp.compose(sampled, warped.visible, warped.seen)[0]
         shaded = ((corrected + 1) / 2 * gain + offset) * 2 - 1
         mask = torch.sigmoid(fill[:, 3:] + self.mask_prior)
         out = mask * torch.tanh(fill[:, :3]) + (1 - mask) * shaded.clamp(-1, 1)

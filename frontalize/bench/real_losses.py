@@ -1,0 +1,116 @@
+"""Where the warp loses identity on real faces: Pointing'04 rank-1 (dlib) of the shipped warp and of the same warp
+with one of its parts taken away or changed, on full frames and tight crops, in one pass (docs/real_faces.md).
+
+    python -m frontalize.bench.real_losses --out runs/real_losses [--root DIR] [--limit N]
+
+Each variant is the shipped warp-only frontalizer (inference/frontalizer.py) less one thing:
+  shipped           everything on, 128 px
+  256 px            the same geometry at 256 px: how much the output's resolution costs dlib
+  no context        MTCNN on the photo as it is, without the grey margin (face/detect.py)
+  stretched edge    pixels beyond the photo's edge sampled from its stretched border, as before
+  plain 5-point     the pose fitted to MTCNN's points as they are, their drift towards frontal left in
+  no occlusion      what lies beyond the face not hidden where the face covers it (ghost faces)
+  no mirror         hidden points filled from around them instead of from their mirror
+  fitted head       the reference head fitted to the face's landmarks (where the variant exists)
+The raw row is each probe's own photo, described once.  Rank-1 differences against ``shipped`` rank what each part
+is worth; fitted yaw against the label and the probes each variant could not process are in the same report.
+Measuring only: Pointing'04 never chooses a weight (its README).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tqdm import tqdm
+
+from frontalize.data.images import read_photo
+from frontalize.data.pointing04 import default_root, read_frames, split
+from frontalize.evaluation.real_faces import (
+    ALL, CONDITIONS, Pipeline, RealFaceTally, as_condition, describe_probe, gallery_descriptors,
+)
+from frontalize.evaluation.real_faces_report import heading, write_real_face_report
+
+SHIPPED = "shipped"
+
+
+def variants(device: str = "cpu") -> list[Pipeline]:
+    from frontalize.face.detect import FaceDetector
+    from frontalize.geometry.warp import FrontalWarp
+    from frontalize.inference.frontalizer import Frontalizer
+
+    def engine(size: int = 128, debias: bool = True, warp: dict | None = None, detector=None, edges: bool = True):
+        e = Frontalizer(None, device, size=size, debias=debias)
+        if warp is not None:
+            e.warp = FrontalWarp(size, **warp).to(e.device)
+        if detector is not None:
+            e.detector = detector
+        e.edges = edges
+        return e
+
+    shipped = engine()
+    share = lambda e: (setattr(e, "detector", shipped.detector), e)[1]  # noqa: E731  one MTCNN pass per probe
+    return [Pipeline(SHIPPED, shipped),
+            Pipeline("256 px", share(engine(size=256))),
+            Pipeline("no context", engine(detector=FaceDetector(device=device, context=0.0))),
+            Pipeline("stretched edge", share(engine(edges=False))),
+            Pipeline("plain 5-point", share(engine(debias=False))),
+            Pipeline("no occlusion", share(engine(warp={"background_occlusion": False}))),
+            Pipeline("no mirror", share(engine(warp={"mirror": False})))]
+
+
+def losses_markdown(tally: RealFaceTally, names: list[str]) -> str:
+    """Per condition: each variant's rank-1 by |yaw| and its difference from the shipped warp, ranked by "all"."""
+    lines = []
+    for condition in CONDITIONS:
+        if condition not in tally.views:
+            continue
+        table = tally.table(condition)
+        keys = tally.keys(condition)
+        ranked = sorted([n for n in names if n != SHIPPED], key=lambda n: table[n][ALL]["rate"])
+        lines += [f"#### {condition}: rank-1 (%) and the change against the shipped warp (points)", "",
+                  "| variant | " + " | ".join(heading(k) for k in keys) + " |", "|---|" + "---|" * len(keys)]
+        for n in ["raw", SHIPPED, *ranked]:
+            cells = []
+            for k in keys:
+                rate = 100 * table[n][k]["rate"]
+                delta = rate - 100 * table[SHIPPED][k]["rate"]
+                cells.append(f"{rate:.1f}" if n in ("raw", SHIPPED) else f"{rate:.1f} ({delta:+.1f})")
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
+        lines.append("| probes | " + " | ".join(str(table[SHIPPED][k]["probes"]) for k in keys) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    from frontalize.face.dlib_identity import DlibJudge
+
+    p = argparse.ArgumentParser(prog="python -m frontalize.bench.real_losses", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", type=Path, default=None, help="Pointing'04 copy (default: the vendored tilt-0 frames)")
+    p.add_argument("--out", type=Path, default=Path("runs/real_losses"))
+    p.add_argument("--limit", type=int, default=None, help="only the first N probes (a smoke run)")
+    args = p.parse_args(argv)
+    frames = read_frames(args.root or default_root()).frames
+    gallery, probes = split(frames)
+    probes = probes[: args.limit] if args.limit else probes
+    judge = DlibJudge()
+    pipelines = variants()
+    names = [q.name for q in pipelines]
+    tally = RealFaceTally(gallery_descriptors(judge, gallery, CONDITIONS))
+    for frame in tqdm(probes, desc="variants", unit="probe"):
+        rgb = read_photo(frame.path)
+        for c in CONDITIONS:
+            tally.add(describe_probe(judge, as_condition(frame, rgb, c), pipelines), ["raw", *names])
+    header = [f"{len(probes)} probes of {len(gallery)} people; warp-only variants (frontalize/bench/real_losses.py)."]
+    paths = write_real_face_report(tally, args.out, header, {}, names, name="pointing04_variants")
+    text = losses_markdown(tally, names)
+    (args.out / "losses.md").write_text(text)
+    (args.out / "fitted.json").write_text(json.dumps({c: tally.fitted_yaw(c) for c in CONDITIONS}, indent=1))
+    print(text)
+    print("wrote", ", ".join(str(v) for v in paths.values()), args.out / "losses.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""The real-face benchmark (Pointing'04, dlib) and the geometry that must hold on real photographs."""
+import csv
+import shutil
+
+import numpy as np
+import pytest
+
+from frontalize.data.pointing04 import (
+    VENDORED, Pointing04Error, read_frames, split, tight_crop, tight_square,
+)
+from frontalize.evaluation.intervals import Share, separated, wilson
+from frontalize.evaluation.real_faces import ALL, ProbeResult, RealFaceTally
+
+
+def test_the_vendored_frames_are_the_tilt_0_set_with_the_licence():
+    found = read_frames(VENDORED)
+    assert not found.missing
+    assert len(found.frames) == 390  # 15 people x 2 series x 13 pans
+    assert {f.person for f in found.frames} == set(range(1, 16))
+    assert sorted({f.pan for f in found.frames}) == list(range(-90, 91, 15))
+    notice = (VENDORED / "README_INRIA.txt").read_text()
+    assert "Gourier" in notice and "Pointing 2004" in notice
+    assert "Gourier" in (VENDORED / "README.md").read_text()
+
+
+def test_yaw_is_the_pan_turned_round_and_the_gallery_is_series_1_frontal():
+    frames = read_frames(VENDORED).frames
+    f = next(f for f in frames if f.pan == -90)
+    assert f.yaw == 90  # the nose points to the image's right at pan -90 (the database's README, checked by eye)
+    gallery, probes = split(frames)
+    assert sorted(gallery) == list(range(1, 16))
+    assert all(g.series == 1 and g.pan == 0 for g in gallery.values())
+    assert len(probes) == 375
+    assert sum(1 for p in probes if p.pan == 0) == 15  # series 2's frontal frames are probes
+
+
+def _copy(tmp_path, files=6):
+    root = tmp_path / "p04"
+    rows = list(csv.DictReader(open(VENDORED / "labels.csv")))[:files]
+    for r in rows:
+        (root / r["file"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(VENDORED / r["file"], root / r["file"])
+    with open(root / "labels.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return root, rows
+
+
+def test_bad_copies_are_named_not_tracebacks(tmp_path):
+    with pytest.raises(Pointing04Error, match="no such folder"):
+        read_frames(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(Pointing04Error, match="labels.csv"):
+        read_frames(tmp_path / "empty")
+    root, rows = _copy(tmp_path)
+    (root / rows[0]["file"]).unlink()
+    found = read_frames(root)
+    assert found.missing == [rows[0]["file"]] and len(found.frames) == len(rows) - 1  # counted, not dropped silently
+    with pytest.raises(Pointing04Error, match="tilt 15"):
+        read_frames(root, tilt=15)
+    (root / "labels.csv").write_text("file,person\nx.jpg,1\n")
+    with pytest.raises(Pointing04Error, match="lacks the columns"):
+        read_frames(root)
+
+
+def test_the_tight_crop_is_a_square_of_1_15_face_boxes_about_the_box_centre():
+    rgb = np.zeros((288, 384, 3), np.uint8)
+    box = (100, 80, 180, 200)  # 80 x 120: the square's side is 1.15 x 120 = 138
+    left, top, side = tight_square(box, rgb.shape)
+    assert side == 138 and (left + side / 2, top + side / 2) == (140, 140)
+    crop, m = tight_crop(rgb, box)
+    assert crop.shape == (128, 128, 3)
+    centre = np.array([140 - 0.5, 140 - 0.5]) @ m[:, :2].T + m[:, 2]  # the box's centre in pixel-centre coordinates
+    np.testing.assert_allclose(centre, [63.5, 63.5], atol=1e-6)
+    # near the frame's edge the square moves inside the frame rather than running past it
+    assert tight_square((0, 0, 60, 100), rgb.shape)[:2] == (0, 0)
+
+
+def test_wilson_interval():
+    lo, hi = wilson(0, 10)
+    assert lo == 0 and hi == pytest.approx(0.2775, abs=1e-3)  # textbook value
+    lo, hi = wilson(60, 60)
+    assert hi == 1 and lo == pytest.approx(0.9398, abs=1e-3)
+    assert np.isnan(wilson(0, 0)[0])
+    assert Share(58, 60).cell() == "96.7 (88.6–99.1; 60)"
+    assert separated(Share(60, 60), Share(30, 60)) and not separated(Share(58, 60), Share(55, 60))
+
+
+def _frame(person, pan, series=2):
+    from frontalize.data.pointing04 import Frame
+
+    return Frame(VENDORED / f"p{person}_{pan}.jpg", person, series, 0, pan, (0, 0, 1, 1))
+
+
+def test_rank1_counts_an_unprocessed_probe_as_a_miss_and_shows_it():
+    gallery = {"full": {1: np.zeros(4), 2: np.ones(4)}}
+    tally = RealFaceTally(gallery)
+    views = ["raw", "warp"]
+    tally.add(ProbeResult(_frame(1, -45), "full", {"raw": np.full(4, 0.1), "warp": np.full(4, 0.2)}, {}, 40.0), views)
+    tally.add(ProbeResult(_frame(2, 45), "full", {"raw": np.full(4, 0.1)}, {"warp": "no face found"}, None), views)
+    tally.add(ProbeResult(_frame(2, 90), "full", {"raw": np.full(4, 0.9), "warp": np.full(4, 0.6)}, {}, -70.0), views)
+    table = tally.table("full")
+    assert table["raw"]["45"]["probes"] == 2 and table["raw"]["45"]["hits"] == 1
+    assert table["warp"]["45"]["hits"] == 1 and table["warp"]["45"]["unprocessed"] == 1
+    assert table["warp"][ALL]["rate"] == pytest.approx(2 / 3)
+    assert tally.rows[3]["problem"] == "no face found" and tally.rows[3]["processed"] == 0
+    fitted = tally.fitted_yaw("full")
+    assert fitted["45"]["median_outward"] == pytest.approx(-5.0)  # 40 for a label of 45: turned 5 degrees too little
+    assert fitted["90"]["median_abs_error"] == pytest.approx(20.0)

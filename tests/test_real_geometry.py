@@ -1,0 +1,130 @@
+"""Geometry that must hold on real photographs: unseen edges, no ghost faces, MTCNN's drift, context for detection,
+and one frontal face whether the photo is a full frame or a tight crop."""
+import numpy as np
+import pytest
+import torch
+
+from frontalize.data.images import read_photo
+from frontalize.data.pointing04 import VENDORED, read_frames, tight_crop
+from frontalize.face.mtcnn_error import MEASURED_AT, turning_bias
+from frontalize.geometry.pose import Pose, detector_landmarks, estimate_pose, frontal_pose, project, rotation_from_angles
+from frontalize.geometry.reference import reference_face
+from frontalize.geometry.warp import FrontalWarp, fill_unknown
+
+S = 64
+
+
+def _pose(yaw: float) -> torch.Tensor:
+    return torch.from_numpy(Pose(rotation_from_angles(yaw), frontal_pose(S).translation).as_vector())[None]
+
+
+def test_pixels_beyond_the_photos_edge_are_never_the_stretched_border():
+    # a crop whose first columns lie beyond the photo: the crop repeats the photo's last column there (bright)
+    x = torch.full((1, 3, S, S), -0.5)
+    x[..., :6] = 1.0
+    inside = torch.ones(1, 1, S, S)
+    inside[..., :6] = 0
+    warp = FrontalWarp(S)
+    for yaw in (0.0, 30.0):
+        streaked = warp(x, _pose(yaw)).picture
+        assert (streaked > 0.5).float().mean() > 0.03  # without the mask the border shows (the failure this guards)
+        clean = warp(x, _pose(yaw), inside)
+        assert float(clean.picture.max()) < -0.4, f"yaw {yaw}: stretched border in the output"
+
+
+def test_fill_spreads_known_pixels_into_the_unknown_and_leaves_the_known_alone():
+    picture = torch.zeros(1, 1, 16, 16)
+    picture[..., :8] = 1.0
+    known = torch.zeros(1, 1, 16, 16)
+    known[..., :4] = 1
+    filled = fill_unknown(picture, known)
+    assert torch.equal(filled[..., :4], picture[..., :4])
+    np.testing.assert_allclose(filled[..., 4:].numpy(), 1.0, atol=1e-5)  # only 1s are known: the fill is 1s
+    assert torch.equal(fill_unknown(picture, torch.ones_like(known)), picture)
+
+
+@pytest.mark.parametrize("yaw", [45.0, 60.0, -75.0])
+def test_the_sides_of_a_turned_head_show_no_second_face(yaw):
+    """Beyond the reference face the depth is only continued: at 45 degrees and more the sides of the head used to
+    sample the face itself and show it again beside the output's face."""
+    warp = FrontalWarp(S)
+    pose = _pose(yaw)
+    uv, depth = warp.project(pose)
+    seen_face = (warp.seen(uv, depth, pose[:, :9].view(-1, 3, 3)) & warp.face)[0]
+    x = torch.full((1, 3, S, S), -1.0)
+    cols, rows = uv[0, seen_face, 0].round().long().clamp(0, S - 1), uv[0, seen_face, 1].round().long().clamp(0, S - 1)
+    x[0, :, rows, cols] = 1.0  # where the input shows the face: white; the rest black
+    beyond = ~warp.face.view(S, S)
+
+    def ghost(w):
+        return float((w(x, pose).picture[0, 0][beyond] > 0).float().mean())
+
+    assert ghost(FrontalWarp(S, background_occlusion=False)) > 0.15  # measured 0.19 / 0.42 / 0.46
+    assert ghost(warp) < 0.01  # measured 0.002 / 0.001 / 0.001
+
+
+@pytest.mark.parametrize("yaw", [-90.0, -75.0, -45.0, 60.0, 90.0])
+def test_the_pose_fitted_to_mtcnns_drifting_points_turns_the_head_further(yaw):
+    """MTCNN's points drift towards a frontal layout as the head turns; the pose is fitted to them with the drift
+    taken out.  The correction is deliberately partial beyond 60 degrees (a few rounds, geometry/pose.py): there the
+    drift grows so fast with yaw that undoing it fully multiplies MTCNN's own scatter."""
+    size = 128
+    ref = reference_face(size)
+    truth = Pose(rotation_from_angles(yaw), frontal_pose(size).translation)
+    drifted = project(ref.five, truth, size) + turning_bias(yaw) * (size / MEASURED_AT)  # what MTCNN returns
+    plain = estimate_pose(drifted, size).angles[0]
+    fitted = estimate_pose(detector_landmarks(drifted, size), size).angles[0]
+    assert abs(plain) < abs(yaw) - 3  # the drift makes a plain fit turn the head too little
+    if abs(yaw) <= 60:
+        assert abs(fitted - yaw) < 1.0
+    else:
+        assert abs(fitted - yaw) < 0.7 * abs(plain - yaw)
+    np.testing.assert_allclose(detector_landmarks(project(ref.five, frontal_pose(size), size), size),
+                               project(ref.five, frontal_pose(size), size), atol=0.05)  # a frontal face is left alone
+
+
+def test_turning_bias_is_mirror_symmetric_and_zero_at_the_front():
+    np.testing.assert_allclose(turning_bias(0.0), 0.0, atol=1e-12)
+    b, m = turning_bias(60.0), turning_bias(-60.0)
+    np.testing.assert_allclose(b[[1, 0, 2, 4, 3]] * [-1, 1], m, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    found = read_frames(VENDORED).frames
+    wanted = {(1, 2, -30), (4, 2, 45), (9, 1, 0), (12, 2, 60), (3, 2, 15), (8, 2, -60)}  # person, series, pan
+    return [f for f in found if (f.person, f.series, f.pan) in wanted]
+
+
+@pytest.fixture(scope="module")
+def warp_only():
+    from frontalize.inference.frontalizer import Frontalizer
+
+    return Frontalizer(None)
+
+
+def test_mtcnn_finds_the_landmarks_of_a_tight_crop_as_in_the_full_frame(frames, warp_only):
+    """Published frontalization crops leave MTCNN no context: without the grey margin (face/detect.py) its five
+    points on a tight crop were 13 px off the full frame's at 128 px (median, 78 Pointing'04 frames)."""
+    errors = []
+    for f in frames:
+        rgb = read_photo(f.path)
+        crop, m = tight_crop(rgb, f.face_box)
+        full = max(warp_only.detect(rgb), key=lambda d: d.area).five @ m[:, :2].T + m[:, 2]
+        tight = max(warp_only.detect(crop), key=lambda d: d.area).five
+        errors.append(np.linalg.norm(full - tight, axis=1).mean())
+    assert np.median(errors) < 4.0, errors
+
+
+def test_a_tight_crop_and_its_full_frame_give_the_same_frontal_face(frames, warp_only):
+    """The frontal outputs of one face from the full frame and from its tight crop: MTCNN's five points found again
+    on both outputs lie within a few pixels of each other (at 128 px), within +-60 degrees (at 75-90 degrees MTCNN's
+    points on the two differ more: docs/real_faces.md)."""
+    shifts = []
+    for f in frames:
+        rgb = read_photo(f.path)
+        crop, _ = tight_crop(rgb, f.face_box)
+        outs = [warp_only.frontalize(warp_only.crops_of(p, warp_only.detect(p), f.path))[0] for p in (rgb, crop)]
+        points = [max(warp_only.detect(o), key=lambda d: d.area).five for o in outs]
+        shifts.append(float(np.median(np.linalg.norm(points[0] - points[1], axis=1))))
+    assert np.median(shifts) < 3.0 and max(shifts) < 6.0, shifts
