@@ -15,7 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-# the tests also run dlib's face descriptor (--check-identity's judge): 100 MB, about a minute more, so only here
+# dlib's face descriptor (--check-identity's judge, the real-face benchmark's judge) and its 68-point predictor: 100 MB,
+# about a minute more; the tests and the demo (whose Pointing'04 step needs it) install it
 $(VENV)/.judge: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test,judge]'
 	touch $@
@@ -24,10 +25,11 @@ install: $(VENV)/.installed
 
 # The whole pipeline on the embedded default (CPU): SynthPIE `small` -> aligned crops + protocol manifests ->
 # shared recognizer -> independent judge -> GAN (setting1_4r: the warp refiner, CPU configuration) -> identity report
-# (raw, frontalized, warp only, fusions; every rank-1 also by the judge) -> frontalize a sample photo,
+# (raw, frontalized, warp only, fusions; every rank-1 also by the judge) -> real faces (Pointing'04, dlib) -> frontalize
+# a sample photo,
 # then a summary of where everything is.  Each step prints the command that runs it alone and skips work
 # already done (frontalize/pipeline/demo.py).
-demo: install
+demo: $(VENV)/.judge
 	$(PY) -m frontalize.cli.main demo --out $(OUT)
 
 # The same chain on Setting 2 (all four sessions, 13 poses within +-90): SynthPIE `sessions` -> preparation
@@ -35,7 +37,7 @@ demo: install
 # configuration) -> the report on a fixed probe subsample, folded by |yaw| as the papers print it -> infer a photo
 # (docs/setting2.md).
 OUT2 ?= runs/demo_setting2
-demo-setting2: install
+demo-setting2: $(VENV)/.judge
 	$(PY) -m frontalize.cli.main demo --protocol setting2 --out $(OUT2)
 
 test: $(VENV)/.judge

@@ -313,3 +313,40 @@ def test_the_refiners_flow_moves_the_sampling_grid():
         warped = g.warp(x, pose)
     shift = (parts["corrected"] - warped.picture)[0, 0][warped.visible[0, 0] > 0.99]
     assert float(shift.median()) == pytest.approx(2 * (2 / 63), rel=0.05)  # 2 px of the ramp
+
+
+def test_the_refiner_gives_back_the_warp_near_the_front_and_its_own_output_beyond():
+    """model.front_blend: below 10 degrees of fitted yaw the output is the warp (at exactly the frontal pose the
+    aligned input itself), beyond 30 the refiner's; between, a smooth blend that grows with |yaw|."""
+    from frontalize.geometry.pose import Pose, frontal_pose, rotation_from_angles
+    from frontalize.models.refiner import WarpRefiner
+
+    torch.manual_seed(0)
+    size = 64
+    refiner = WarpRefiner(size, 0.25, (10.0, 30.0)).eval()
+    for head in (refiner.to_flow_shading, refiner.to_fill):  # a refiner that changes its input everywhere
+        torch.nn.init.normal_(head.weight, std=0.05)
+    x = torch.rand(1, 3, size, size) * 2 - 1
+
+    def run(yaw):
+        pose = torch.from_numpy(Pose(rotation_from_angles(yaw), frontal_pose(size).translation).as_vector())[None]
+        with torch.no_grad():
+            parts = refiner.parts(x, pose)
+        return parts["outputs"][-1], parts["warped"], refiner.refinement_weight(pose)[0]
+
+    out, warped, weight = run(0.0)
+    assert weight == 0 and torch.equal(out, warped)
+    face = torch.from_numpy(refiner.warp.face.view(size, size).numpy())
+    assert (out - x)[0][:, face].abs().max() < 1e-4  # at the frontal pose, the aligned input
+    for yaw in (-5.0, 8.0):
+        out, warped, _ = run(yaw)
+        assert torch.equal(out, warped)
+    weights = [float(run(yaw)[2]) for yaw in (12.0, 20.0, 28.0)]
+    assert 0 < weights[0] < weights[1] < weights[2] < 1
+    out, warped, weight = run(-45.0)
+    assert weight == 1 and (out - warped).abs().mean() > 0.01
+    plain = WarpRefiner(size, 0.25, ()).eval()
+    pose = torch.from_numpy(frontal_pose(size).as_vector())[None]
+    assert float(plain.refinement_weight(pose)[0]) == 1.0  # the blend switched off
+    with pytest.raises(ValueError, match="front_blend"):
+        WarpRefiner(size, 0.25, (30.0, 10.0))

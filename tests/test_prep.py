@@ -264,3 +264,26 @@ def test_a_replaced_source_image_is_prepared_again(tiny_synthpie, tmp_path):
     again = prepare(config)
     assert again["views_reused"] == again["views"] - 1
     assert crop.read_bytes() != before
+
+
+def test_mtcnn_once_per_view_gives_the_views_flashes_the_gallery_flashs_points(tiny_synthpie, tmp_path):
+    """``detect_per_view``: MTCNN on the gallery flash only, the view's other flashes share its points (they were shot
+    within a second); a folder prepared another way (the renderer's landmarks) is prepared again, not reused."""
+    out = tmp_path / "prepared"
+    sidecar = prepare(PrepConfig(root=tiny_synthpie, out=out, size=64, workers=1, progress=False, protocols=("setting1",)))
+    once = prepare(PrepConfig(root=tiny_synthpie, out=out, size=64, workers=1, progress=False, protocols=("setting1",),
+                              landmarks="mtcnn", detect_per_view=1))
+    assert sidecar["views_reused"] == 0 and once["views_reused"] == 0  # not the sidecar crops again
+    with open(out / "index_64.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "ok"]
+    by_view = {}
+    for r in rows:
+        by_view.setdefault(r["source_path"].rsplit("_", 1)[0], []).append(r)
+    near = [v for v in by_view.values() if v[0]["camera"] in ("14_0", "05_1", "05_0")]
+    for view in near:
+        sources = {int(r["flash"]): r["landmark_source"] for r in view}
+        assert sources[7] == "mtcnn" and all(s == "mtcnn_view" for f, s in sources.items() if f != 7), sources
+        assert len({r["landmarks"] for r in view}) == 1  # one set of points for the view
+    again = prepare(PrepConfig(root=tiny_synthpie, out=out, size=64, workers=1, progress=False, protocols=("setting1",),
+                               landmarks="mtcnn", detect_per_view=1))
+    assert again["views_reused"] == again["views"]

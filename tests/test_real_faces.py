@@ -108,3 +108,47 @@ def test_rank1_counts_an_unprocessed_probe_as_a_miss_and_shows_it():
     fitted = tally.fitted_yaw("full")
     assert fitted["45"]["median_outward"] == pytest.approx(-5.0)  # 40 for a label of 45: turned 5 degrees too little
     assert fitted["90"]["median_abs_error"] == pytest.approx(20.0)
+
+
+def _subset(tmp_path, people=(1, 2), pans=(0, -45, 45, -90)):
+    root = tmp_path / "p04"
+    rows = [r for r in csv.DictReader(open(VENDORED / "labels.csv"))
+            if int(r["person"]) in people and int(r["pan"]) in pans]
+    for r in rows:
+        (root / r["file"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(VENDORED / r["file"], root / r["file"])
+    with open(root / "labels.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return root
+
+
+def test_eval_pointing04_writes_the_real_face_report_with_counts_intervals_and_grids(tmp_path, capsys):
+    from frontalize.cli.main import main as cli
+
+    root = _subset(tmp_path)
+    out = tmp_path / "report"
+    assert cli(["eval", "--protocol", "pointing04", "--root", str(root), "--warp-only", "--out", str(out), "--quiet"]) == 0
+    text = (out / "rank1_pointing04.md").read_text()
+    assert "Gourier" in text and "asked to look" in text  # the licence's citation and what the labels are
+    assert "#### full frames" in text and "#### tight 128-px face crops" in text
+    assert "95 % intervals" in text and "Not processed" in text
+    rows = list(csv.DictReader(open(out / "rank1_pointing04.csv")))
+    views = {r["view"] for r in rows}
+    assert views == {"raw", "warp", "warp_fused"}
+    cell = next(r for r in rows if r["condition"] == "full" and r["view"] == "raw" and r["abs_yaw"] == "45")
+    assert int(cell["probes"]) == 8 and float(cell["low95"]) <= float(cell["rank1"]) <= float(cell["high95"])
+    probes = list(csv.DictReader(open(out / "probes_pointing04.csv")))
+    assert len(probes) == 2 * 3 * 14  # conditions x views x (16 frames less 2 gallery frames)
+    for condition in ("full", "tight"):
+        grid = out / f"samples_pointing04_{condition}.png"
+        assert grid.exists()
+    assert "Pointing'04" in capsys.readouterr().out
+
+
+def test_eval_pointing04_says_what_is_wrong_with_a_bad_folder(tmp_path, capsys):
+    from frontalize.cli.main import main as cli
+
+    assert cli(["eval", "--protocol", "pointing04", "--root", str(tmp_path), "--warp-only", "--quiet"]) == 2
+    assert "labels.csv" in capsys.readouterr().err

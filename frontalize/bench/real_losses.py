@@ -4,14 +4,14 @@ with one of its parts taken away or changed, on full frames and tight crops, in 
     python -m frontalize.bench.real_losses --out runs/real_losses [--root DIR] [--limit N]
 
 Each variant is the shipped warp-only frontalizer (inference/frontalizer.py) less one thing:
-  shipped           everything on, 128 px
+  shipped           as ``frontalize infer --warp-only`` runs: 128 px, the mean head, the pose fitted to MTCNN's points
   256 px            the same geometry at 256 px: how much the output's resolution costs dlib
   no context        MTCNN on the photo as it is, without the grey margin (face/detect.py)
   stretched edge    pixels beyond the photo's edge sampled from its stretched border, as before
-  plain 5-point     the pose fitted to MTCNN's points as they are, their drift towards frontal left in
+  debiased pose     the pose fitted to MTCNN's points with their drift towards frontal taken out
   no occlusion      what lies beyond the face not hidden where the face covers it (ghost faces)
   no mirror         hidden points filled from around them instead of from their mirror
-  fitted head       the reference head fitted to the face's landmarks (where the variant exists)
+  fitted head       the reference head fitted to dlib's 68 points within +-45 degrees (geometry/shape.py)
 The raw row is each probe's own photo, described once.  Rank-1 differences against ``shipped`` rank what each part
 is worth; fitted yaw against the label and the probes each variant could not process are in the same report.
 Measuring only: Pointing'04 never chooses a weight (its README).
@@ -39,8 +39,9 @@ def variants(device: str = "cpu") -> list[Pipeline]:
     from frontalize.geometry.warp import FrontalWarp
     from frontalize.inference.frontalizer import Frontalizer
 
-    def engine(size: int = 128, debias: bool = True, warp: dict | None = None, detector=None, edges: bool = True):
-        e = Frontalizer(None, device, size=size, debias=debias)
+    def engine(size: int = 128, debias: bool = False, warp: dict | None = None, detector=None, edges: bool = True,
+               fit_heads: bool = False):
+        e = Frontalizer(None, device, size=size, debias=debias, fit_heads=fit_heads)
         if warp is not None:
             e.warp = FrontalWarp(size, **warp).to(e.device)
         if detector is not None:
@@ -54,9 +55,10 @@ def variants(device: str = "cpu") -> list[Pipeline]:
             Pipeline("256 px", share(engine(size=256))),
             Pipeline("no context", engine(detector=FaceDetector(device=device, context=0.0))),
             Pipeline("stretched edge", share(engine(edges=False))),
-            Pipeline("plain 5-point", share(engine(debias=False))),
+            Pipeline("debiased pose", share(engine(debias=True))),
             Pipeline("no occlusion", share(engine(warp={"background_occlusion": False}))),
-            Pipeline("no mirror", share(engine(warp={"mirror": False})))]
+            Pipeline("no mirror", share(engine(warp={"mirror": False}))),
+            Pipeline("fitted head", share(engine(fit_heads=True)))]
 
 
 def losses_markdown(tally: RealFaceTally, names: list[str]) -> str:

@@ -27,7 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes (default: all cores)")
     p.add_argument("--landmarks", choices=["auto", "sidecar", "mtcnn"], default="auto",
-                   help="auto: SynthPIE ground truth where present, else MTCNN (default)")
+                   help="auto: SynthPIE ground truth where present, else MTCNN (default); mtcnn: MTCNN everywhere, as "
+                        "real Multi-PIE is prepared (the demo prepares SynthPIE so)")
+    p.add_argument("--detect-per-view", type=int, default=None, metavar="N",
+                   help="run MTCNN on at most N flashes of each camera view (the gallery flash first), the others "
+                        "taking their median: the flashes of a view were shot within a second (default: every flash)")
     p.add_argument("--gallery-flash", type=int, default=DEFAULT_GALLERY_FLASH,
                    help="flash of the gallery image, recorded in the manifests (07; some papers use 06)")
     p.add_argument("--preview", action="store_true",
@@ -86,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     size = size or 224
     cfg = PrepConfig(root=root, out=args.out, size=size, protocols=tuple(args.protocols), workers=args.workers,
-                     landmarks=args.landmarks, gallery_flash=args.gallery_flash, preview=args.preview,
+                     landmarks=args.landmarks, detect_per_view=args.detect_per_view, gallery_flash=args.gallery_flash, preview=args.preview,
                      progress=not args.quiet)
     try:
         summary = prepare(cfg)

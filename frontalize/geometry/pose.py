@@ -196,7 +196,9 @@ def detector_landmarks(five: np.ndarray, size: int) -> np.ndarray:
     returned as they are.
 
     Measured on Pointing'04's real faces (docs/real_faces.md): the median error of the fitted yaw against the label
-    at |yaw| 60 / 75 / 90 falls from 10.6 / 19.3 / 29.0 degrees to 7.8 / 11.1 / 8.1."""
+    at |yaw| 60 / 75 / 90 falls from 10.6 / 19.3 / 29.0 degrees to 7.8 / 11.1 / 8.1; but the drift SynthPIE taught
+    is larger than a real face's, so the corrected points lie beyond the real profile and the warp samples the
+    background: dlib's rank-1 of the warp falls (an option, off by default)."""
     from frontalize.face.mtcnn_error import MEASURED_AT, turning_bias
 
     points = np.asarray(five, np.float64)

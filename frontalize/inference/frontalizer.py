@@ -26,6 +26,7 @@ from frontalize.data.align import AlignmentError, frontal_transform, pose_transf
 from frontalize.data.images import PHOTO_SUFFIXES, ImageProblem, detection_copy, read_photo, to_tensor, to_uint8, write_png
 from frontalize.face.detect import Detection
 from frontalize.geometry.pose import PoseError, crop_pose, detector_landmarks, estimate_pose, frontal_pose
+from frontalize.geometry.shape import MAX_FIT_YAW, fit_reference
 from frontalize.geometry.warp import FrontalWarp
 from frontalize.models.factory import build_generator
 from frontalize.runs import checkpoint as ckpt
@@ -108,6 +109,7 @@ class FaceCrop:
     pose: np.ndarray  # (12,) the reference face's pose in the crop, fitted to the detector's landmarks
     matrix: np.ndarray  # (2, 3) photo -> crop similarity
     inside: np.ndarray | None = None  # (size, size) float32: where the crop shows the photo (1) or lies beyond it (0)
+    reference: object | None = None  # a ReferenceFace fitted to this face (geometry/shape.py); None: the mean
 
 
 def inside_mask(photo_shape, matrix: np.ndarray, size: int) -> np.ndarray:
@@ -124,9 +126,16 @@ class Frontalizer:
     """``checkpoint``: a generator; None: the geometric frontalization alone (``--warp-only``, at ``size`` px)."""
 
     def __init__(self, checkpoint: Path | None, device: str = "cpu", all_faces: bool = False, size: int | None = None,
-                 debias: bool = True):
+                 debias: bool = False, fit_heads: bool = False):
         t0 = time.perf_counter()
-        self.debias = debias  # fit the pose to MTCNN's points with their drift taken out (geometry/pose.py)
+        # fit the pose to MTCNN's points with their drift towards frontal taken out (geometry/pose.py): the fitted yaw
+        # comes closer to the truth, and the warp loses identity on real faces (docs/real_faces.md), so off by default
+        self.debias = debias
+        self.landmarks68 = None  # dlib's 68-point predictor, where heads are fitted to faces (warp only)
+        if fit_heads and checkpoint is None:
+            from frontalize.face.landmarks68 import Landmarks68
+
+            self.landmarks68 = Landmarks68()
         self.device = torch.device(device)
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
         self.trained_on: TrainedOn | None = None  # what the generator learned from, where its checkpoint records it
@@ -186,7 +195,15 @@ class Frontalizer:
                 if not self.all_faces:
                     raise ImageProblem(f"face found but not alignable ({e})") from None
                 continue
-            out.append(FaceCrop(source, k, warp(rgb, m, self.size), pose.as_vector(), m, inside_mask(rgb.shape, m, self.size)))
+            reference = None
+            if self.landmarks68 is not None and abs(pose.angles[0]) <= MAX_FIT_YAW:
+                try:
+                    fitted = fit_reference(transform_points(self.landmarks68(rgb, d.box), m), self.size, pose)
+                    pose, reference = fitted.pose, fitted.reference
+                except PoseError:
+                    pass  # the mean head, with the five-point pose
+            out.append(FaceCrop(source, k, warp(rgb, m, self.size), pose.as_vector(), m, inside_mask(rgb.shape, m, self.size),
+                                reference))
         return out
 
     def pose(self, five: np.ndarray):
@@ -201,7 +218,14 @@ class Frontalizer:
         if self.uses_pose and self.edges and any(c.inside is not None and c.inside.min() < 1 for c in crops):
             inside = torch.from_numpy(np.stack([np.ones((self.size, self.size), np.float32) if c.inside is None
                                                 else c.inside for c in crops]))[:, None].to(self.device)
-        y = self.warp(x, pose, inside).picture if self.G is None else self.G(x, pose, inside)[-1]
+        if self.G is not None:
+            y = self.G(x, pose, inside)[-1]
+        else:
+            y = self.warp(x, pose, inside).picture
+            for i, c in enumerate(crops):  # a face with a head of its own is warped with it
+                if c.reference is not None:
+                    own = FrontalWarp(self.size, c.reference).to(self.device)
+                    y[i] = own(x[i : i + 1], pose[i : i + 1], None if inside is None else inside[i : i + 1]).picture[0]
         return [to_uint8(t) for t in y]
 
 

@@ -11,6 +11,10 @@ a pose fitted to five landmarks.  What it cannot know is what the learned parts 
 
     output = mask * fill + (1 - mask) * shading(warp(input; grid + flow))
 
+Near the front the warp is already the aligned input, and a learned part can only take from it (issue 28: the
+refiner scored below the warp alone at 0 and +-15 degrees): below ``front_blend[0]`` degrees of the input's fitted
+yaw the output is the warp, beyond ``front_blend[1]`` the refiner's, with a smoothstep between.
+
 A small U-Net reads the warped picture, its visibility, the input itself (whose layout still shows the hair's
 outline and the background) and where the reference face is.  Every head starts at zero: flow 0, gain 1, offset 0,
 and the fill's mask at 0.018 on the reference face, so training starts there from the geometric frontalization;
@@ -55,8 +59,11 @@ def _head(c_in: int, c_out: int) -> nn.Conv2d:
 class WarpRefiner(nn.Module):
     geometry = "refine"
 
-    def __init__(self, size: int = 128, width: float = 1.0):
+    def __init__(self, size: int = 128, width: float = 1.0, front_blend: tuple = ()):
         super().__init__()
+        self.front_blend = tuple(float(a) for a in front_blend)
+        if self.front_blend and (len(self.front_blend) != 2 or not 0 <= self.front_blend[0] <= self.front_blend[1]):
+            raise ValueError(f"model.front_blend takes two angles, the first not above the second: {front_blend}")
         if size % 32 or size < 64:
             raise ValueError(f"crop size must be a multiple of 32 and at least 64, got {size}")
         self.size = size
@@ -76,6 +83,16 @@ class WarpRefiner(nn.Module):
     def forward(self, x: torch.Tensor, pose: torch.Tensor | None = None, inside: torch.Tensor | None = None
                 ) -> list[torch.Tensor]:
         return self.parts(x, pose, inside)["outputs"]
+
+    def refinement_weight(self, pose: torch.Tensor) -> torch.Tensor:
+        """(B,) how much of the refiner's output each input gets: 0 near the front, 1 beyond ``front_blend[1]``."""
+        if not self.front_blend or self.front_blend[0] == self.front_blend[1] == 0:
+            return torch.ones(len(pose), device=pose.device)
+        rot = pose[:, :9].view(-1, 3, 3)
+        yaw = torch.rad2deg(torch.atan2(rot[:, 0, 2], rot[:, 2, 2])).abs()  # geometry/pose.py's Pose.angles
+        lo, hi = self.front_blend
+        t = ((yaw - lo) / max(hi - lo, 1e-6)).clamp(0, 1)
+        return t * t * (3 - 2 * t)
 
     def parts(self, x: torch.Tensor, pose: torch.Tensor | None, inside: torch.Tensor | None = None) -> dict:
         """Every intermediate, by name (the sample grids and the tests look inside).  ``inside``: where each crop
@@ -103,5 +120,7 @@ class WarpRefiner(nn.Module):
         shaded = ((corrected + 1) / 2 * gain + offset) * 2 - 1
         mask = torch.sigmoid(fill[:, 3:] + self.mask_prior)
         out = mask * torch.tanh(fill[:, :3]) + (1 - mask) * shaded.clamp(-1, 1)
+        weight = self.refinement_weight(pose).view(-1, 1, 1, 1).to(out.dtype)
+        out = weight * out + (1 - weight) * warped.picture
         return {"outputs": [F.avg_pool2d(out, 4), F.avg_pool2d(out, 2), out], "warped": warped.picture,
                 "corrected": corrected, "shaded": shaded, "mask": mask, "flow": flow, "gain": gain, "offset": offset}

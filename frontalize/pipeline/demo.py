@@ -2,7 +2,10 @@
 
 SynthPIE `small` -> aligned crops, poses and protocol manifests -> the shared recognizer -> the independent
 judge -> the warp refiner (setting1_4r, CPU configuration: no critics, 1000 steps) -> the identity report on setting1 (warp-only
-baseline, judge rows) -> `frontalize infer` on a test subject's profile photo.
+baseline, judge rows) -> the real-face benchmark (Pointing'04's real people, dlib's descriptor: raw, warp only, the
+generator, fusions; full frames and tight crops) -> `frontalize infer` on a test subject's profile photo.
+SynthPIE is prepared with MTCNN's landmarks, as real Multi-PIE is (the renderer's exact ones are for the oracles and
+tests), detected on one flash per camera view (the gallery flash; the view's flashes were shot within a second).
 Each step says what it does and the command that does it alone, shows a progress bar with the time left,
 and skips work that is already done (a finished recognizer run, a finished GAN run, generated files) when
 what was done suits the demo: networks whose training record shows no test subject of the demo's protocol (and,
@@ -29,6 +32,7 @@ from frontalize.inference.frontalizer import Frontalizer, frontalize_files
 from frontalize.pipeline.data import DEFAULT_PRESET, DEFAULT_SIZE, generate_default
 from frontalize.pipeline.evaluate import ReportRequest, identity_report
 from frontalize.pipeline.gan import launch
+from frontalize.pipeline.real_faces import RealFaceRequest, real_face_report
 from frontalize.pipeline.recognizer import (
     JUDGE, JUDGE_RECIPE, SHARED_RECIPE, newest_suitable_recognizer, recipe_command, recognizer_split, scorer_use,
     shared_recipe_overrides, train_recognizer_recipe, train_shared_recognizer,
@@ -41,7 +45,9 @@ from frontalize.utils.io import atomic_write_text
 
 SETTING = "setting1_4r"
 PROTOCOL = "setting1"
-STEPS = 7
+STEPS = 8
+LANDMARKS = "mtcnn"  # what a user with real data has
+DETECT_PER_VIEW = 1
 # Setting 2: the current best generator on it, and the report's fixed probe subsample (at most this many probes per
 # camera column, spread over the three flashes: 13 x 180 = 2,340 of 16,243 probes; see docs/setting2.md for the cost)
 SETTING2 = "setting2_4r"
@@ -89,6 +95,10 @@ class DemoPaths:
     def infer(self) -> Path:
         return self.out / "infer"
 
+    @property
+    def real_faces(self) -> Path:
+        return self.out / "real_faces"
+
 
 def sample_photo(synthpie_root: Path, preset: str) -> Path:
     """A +45-degree shot under the gallery flash of the last subject (a test subject in every protocol), from the
@@ -124,6 +134,17 @@ class _Steps:
         return {**{label: round(t, 1) for label, t in self.times}, "total": round(time.perf_counter() - self.t0, 1)}
 
 
+def real_faces(checkpoint: Path, out: Path, progress: bool):
+    """The Pointing'04 report of the demo's generator, or None (and why) where dlib, the judge, is not installed."""
+    from frontalize.face.dlib_identity import JudgeMissing
+
+    try:
+        return real_face_report(RealFaceRequest(checkpoint=checkpoint, out=out, progress=progress)), ""
+    except JudgeMissing as e:
+        print(f"      skipped: {e}")
+        return None, str(e)
+
+
 def run_demo(out: Path | None = None, runs: Path = Path("runs"), progress: bool = True, preset: str | None = None,
              recognizer_overrides: list[str] = (), gan_overrides: list[str] = (), protocol: str = PROTOCOL,
              probes_per_column: int | None = None) -> dict:
@@ -137,10 +158,11 @@ def run_demo(out: Path | None = None, runs: Path = Path("runs"), progress: bool 
                 f"python data_prep/synthpie.py --preset {preset} --out {paths.out / 'synthpie'}", "synthpie")
     root = generate_default(paths.prepared, preset=preset, progress=progress)
 
-    steps.begin(f"preparation: aligned {DEFAULT_SIZE}-px crops and protocol manifests",
-                f"python data_prep/multipie.py --out {paths.prepared} --size {DEFAULT_SIZE} --preview", "preparation")
+    steps.begin(f"preparation: aligned {DEFAULT_SIZE}-px crops and protocol manifests, MTCNN's landmarks",
+                f"python data_prep/multipie.py --out {paths.prepared} --size {DEFAULT_SIZE} --landmarks {LANDMARKS} "
+                f"--detect-per-view {DETECT_PER_VIEW} --preview", "preparation")
     prep = prepare(PrepConfig(root=root, out=paths.prepared, size=DEFAULT_SIZE, preview=True, progress=progress,
-                              workers=os.cpu_count() or 1))
+                              workers=os.cpu_count() or 1, landmarks=LANDMARKS, detect_per_view=DETECT_PER_VIEW))
     manifest = prep["manifests"].get(plan.protocol, {})
     if "split" not in manifest:
         raise DemoError(f"SynthPIE `{preset}` has no {plan.protocol} data ({manifest.get('skipped', 'no manifest')}): "
@@ -191,6 +213,10 @@ def run_demo(out: Path | None = None, runs: Path = Path("runs"), progress: bool 
                                            recognizer=recognizer, judge=judge, per_yaw=probes_per_column,
                                            runs_dir=paths.runs, progress=progress))
 
+    steps.begin("real faces: Pointing'04's real people, judged by dlib (full frames and tight crops)",
+                f"frontalize eval --protocol pointing04 --checkpoint {checkpoint} --out {paths.real_faces}", "real faces")
+    real, skipped_real = real_faces(checkpoint, paths.real_faces, progress)
+
     photo = sample_photo(root, preset)
     steps.begin("frontalize a photo", f"frontalize infer {photo} --out {paths.infer} --side-by-side", "infer")
     engine = Frontalizer(checkpoint)
@@ -202,11 +228,14 @@ def run_demo(out: Path | None = None, runs: Path = Path("runs"), progress: bool 
     print(f"\ndemo finished in {timings['total']:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()
                                                                      if k != "total") + ")\n")
     print(report.paths["markdown"].read_text())
+    print(real.paths["markdown"].read_text() if real is not None else f"real faces: skipped ({skipped_real})\n")
     print("where things are:")
     print(f"  report       {report.paths['markdown']} (+ .csv, chart {report.paths['chart'].name}, "
           f"by |yaw| {report.paths['folded_chart'].name}, {report.paths['json'].name})")
     if "samples" in report.paths:
         print(f"  sample grid  {report.paths['samples']} (input | frontalized | target, one row per yaw)")
+    if real is not None:
+        print(f"  real faces   {real.paths['markdown']} (+ per-probe CSV, chart, sample grids per condition)")
     print(f"  inferred     {inferred[0] if inferred else 'none: ' + str(totals.failed) + ' photo(s) without a face'}")
     print(f"  networks     recognizer {recognizer}; judge {judge}; generator {checkpoint}")
     previews = f"preview_{DEFAULT_SIZE}.png shows landmarks and region boxes"
@@ -215,4 +244,4 @@ def run_demo(out: Path | None = None, runs: Path = Path("runs"), progress: bool 
     print(f"  prepared     {paths.prepared} ({previews})")
     print(f"  timings      {paths.out / 'timings.json'}")
     return {"report": report, "checkpoint": checkpoint, "recognizer": recognizer, "judge": judge, "inferred": inferred,
-            "timings": timings}
+            "timings": timings, "real_faces": real}

@@ -11,7 +11,11 @@ number of images.
 Landmark sources, recorded for every image:
   sidecar        SynthPIE ground truth
   mtcnn          MTCNN found the face in this image
-  mtcnn_view     MTCNN missed this image; the median of the same view's other flashes
+  mtcnn_view     MTCNN missed this image, or was not asked (``detect_per_view``): the median of the same view's
+                 detected flashes
+Poses are fitted to the landmarks as they are, MTCNN's as the renderer's: taking MTCNN's drift towards a frontal
+layout out of its points turns the fitted heads as far as the labels say, and costs identity on real faces
+(docs/real_faces.md), so it is an option of ``frontalize infer`` only.
   camera_prior   MTCNN missed the whole view: the camera's typical landmarks (learned from
                  the images where detection worked), shifted by this recording's head offset
                  measured at the nearest camera where detection worked
@@ -43,8 +47,9 @@ INDEX_FIELDS = [
     "crop_path", "source_path", "subject", "session", "recording", "expression", "camera", "yaw", "flash",
     "status", "landmark_source", "five", "matrix", "landmarks", "pose",
 ]
-# 2: landmarks in crop coordinates and the estimated pose; 3: the upright pose prior; 4: the raised cameras' prior
-RECORD_VERSION = 4
+# 2: landmarks in crop coordinates and the estimated pose; 3: the upright pose prior; 4: the raised cameras' prior;
+# 5: the record names how its landmarks were found (sidecar or MTCNN, flashes detected)
+RECORD_VERSION = 5
 
 
 @dataclass
@@ -55,6 +60,9 @@ class PrepConfig:
     protocols: tuple[str, ...] = ("setting1", "session01", "setting2")
     workers: int = 1
     landmarks: str = "auto"  # auto (sidecar where present, else MTCNN) | sidecar | mtcnn
+    # MTCNN on this many flashes of each view at most (the gallery flash first, then in order), the others taking their
+    # median: a view's flashes were shot within a second, so the head has not moved.  None: every flash
+    detect_per_view: int | None = None
     gallery_flash: int = DEFAULT_GALLERY_FLASH
     preview: bool = False
     progress: bool = True
@@ -68,6 +76,8 @@ class ViewTask:
     flashes: tuple[int, ...]
     size: int
     landmarks: str
+    detect_per_view: int | None = None
+    gallery_flash: int = DEFAULT_GALLERY_FLASH
 
     @property
     def record(self) -> Path:
@@ -128,7 +138,7 @@ def process_view(task: ViewTask) -> ViewResult:
     if task.record.exists():
         doc = json.loads(task.record.read_text())
         if (doc.get("version") == RECORD_VERSION and tuple(doc["flashes"]) == task.flashes and doc["size"] == task.size
-                and doc.get("sources") == _source_stamps(task)):
+                and doc.get("sources") == _source_stamps(task) and doc.get("landmarks") == _landmark_mode(task)):
             return ViewResult(view, doc["records"], cached=True)
     images = {fl: _read_image(task.data_dir / view.reldir / _shot(view, fl).filename) for fl in task.flashes}
     five: dict[int, np.ndarray | None] = {}
@@ -142,8 +152,7 @@ def process_view(task: ViewTask) -> ViewResult:
     elif task.landmarks == "sidecar":
         pass  # strict mode: no sidecar, no landmarks
     elif readable:
-        found = _detector().detect([images[fl] for fl in readable])
-        for fl, dets in zip(readable, found):
+        for fl, dets in _detections(task, images, readable):
             if dets:
                 five[fl], source[fl] = dets[0].five, "mtcnn"
                 detections.append(eye_mouth_axis(dets[0].five))
@@ -156,6 +165,25 @@ def process_view(task: ViewTask) -> ViewResult:
             return ViewResult(view, None, detections, pending={fl: None for fl in missed})
     records = _finish_view(task, images, five, source)
     return ViewResult(view, records, detections)
+
+
+def _detections(task: ViewTask, images: dict, readable: list[int]):
+    """(flash, MTCNN's faces) for the flashes detected: all at once, or one by one, the gallery flash first, until
+    ``detect_per_view`` of them found a face."""
+    if task.detect_per_view is None:
+        return list(zip(readable, _detector().detect([images[fl] for fl in readable])))
+    found = []
+    for fl in sorted(readable, key=lambda f: (f != task.gallery_flash, f)):
+        dets = _detector().detect([images[fl]])[0]
+        found.append((fl, dets))
+        if sum(1 for _, d in found if d) >= task.detect_per_view:
+            break
+    return found
+
+
+def _landmark_mode(task: ViewTask) -> list:
+    """How the view's landmarks were found: a record made another way is not reused (sidecar crops are not MTCNN's)."""
+    return [task.landmarks, task.detect_per_view, task.gallery_flash]
 
 
 def _source_stamps(task: ViewTask) -> list:
@@ -220,7 +248,7 @@ def _finish_view(task: ViewTask, images: dict, five: dict, source: dict) -> list
                 rec.update(geometry[key])
         records.append(rec)
     doc = {"version": RECORD_VERSION, "size": task.size, "flashes": list(task.flashes), "sources": _source_stamps(task),
-           "records": records}
+           "landmarks": _landmark_mode(task), "records": records}
     atomic_write_text(task.record, json.dumps(doc))
     return records
 
@@ -301,7 +329,8 @@ def prepare(cfg: PrepConfig) -> dict:
     report.mkdir(exist_ok=True)
     _write_inventory(inv, report)
 
-    tasks = [ViewTask(inv.data_dir, out, v, inv.flashes[v], cfg.size, cfg.landmarks) for v in inv.views]
+    tasks = [ViewTask(inv.data_dir, out, v, inv.flashes[v], cfg.size, cfg.landmarks, cfg.detect_per_view, cfg.gallery_flash)
+             for v in inv.views]
     prior = CameraPrior()
     waiting: list[ViewResult] = []
     cached = 0
