@@ -24,14 +24,16 @@ def test_demo_runs_every_step_and_ends_with_a_summary(tiny_synthpie, tmp_path, c
 
     out, runs = tmp_path / "demo", tmp_path / "runs"
     shutil.copytree(tiny_synthpie, out / "synthpie")  # generation is tested elsewhere; the demo completes the tree
-    args = ["demo", "--out", str(out), "--runs-dir", str(runs), "--quiet", "--preset", "tiny",
+    args = ["demo", "--out", str(out), "--runs-dir", str(runs), "--quiet", "--preset", "tiny", "--real-faces-probes", "3",
             # `tiny` has 2 setting1 training subjects: none to spare for validation
             "--recognizer", "train.epochs=1", "train.batch_size=16", "data.workers=0", "data.exclude_validation=0",
             "--gan", "train.steps=2", "train.eval_every=2", "data.workers=0", "data.val_subjects=0"]
     assert main(args) == 0
     text = capsys.readouterr().out
-    for k in range(1, 8):
-        assert f"[{k}/7]" in text
+    for k in range(1, 9):
+        assert f"[{k}/8]" in text
+    assert "### Real faces: Pointing'04" in text and (out / "real_faces" / "rank1_pointing04.md").exists()
+    assert "--landmarks mtcnn --detect-per-view 1" in text
     assert "alone: python scripts/train_gan.py --setting setting1_4r --cpu" in text
     assert "| rank-1 frontalized (%) |" in text and "where things are:" in text
     assert (out / "report" / "rank1_setting1.md").exists() and (out / "report" / "samples_setting1.png").exists()

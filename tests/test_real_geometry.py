@@ -128,3 +128,26 @@ def test_a_tight_crop_and_its_full_frame_give_the_same_frontal_face(frames, warp
         points = [max(warp_only.detect(o), key=lambda d: d.area).five for o in outs]
         shifts.append(float(np.median(np.linalg.norm(points[0] - points[1], axis=1))))
     assert np.median(shifts) < 3.0 and max(shifts) < 6.0, shifts
+
+
+def test_a_head_of_the_shape_space_is_found_again_from_its_68_landmarks():
+    """geometry/shape.py: the 68 points of a head moved along the shape directions, seen in a known pose, give back a
+    head whose points lie far closer to them than the mean's, and its depth moves the same way."""
+    from frontalize.geometry.shape import COMPONENTS, INNER, fit_reference, shape_model
+
+    size = 128
+    model = shape_model()
+    truth = np.zeros(COMPONENTS)
+    truth[:3] = [1.5, -1.0, 0.8]
+    head = model.head(truth)
+    pose = Pose(rotation_from_angles(25.0), frontal_pose(size).translation)
+    seen = project(head.ibug68, pose, size)
+    fitted = fit_reference(seen, size, pose)
+    mean_error = np.linalg.norm(project(model.mean.ibug68, pose, size) - seen, axis=1)[INNER].mean()
+    fitted_error = np.linalg.norm(project(fitted.reference.ibug68, pose, size) - seen, axis=1)[INNER].mean()
+    assert fitted_error < 0.5 * mean_error
+    moved = (head.depth - model.mean.depth).ravel()
+    found = (fitted.reference.depth - model.mean.depth).ravel()
+    assert np.corrcoef(moved, found)[0, 1] > 0.8
+    with pytest.raises(Exception):
+        fit_reference(seen[:5], size, pose)

@@ -154,15 +154,15 @@ def test_setting2_demo_runs_the_whole_chain_on_tiny_sessions(tiny_sessions_synth
     out, runs = tmp_path / "demo", tmp_path / "runs"
     shutil.copytree(tiny_sessions_synthpie, out / "synthpie")
     args = ["demo", "--protocol", "setting2", "--out", str(out), "--runs-dir", str(runs), "--quiet",
-            "--preset", "tiny_sessions", "--probes-per-column", "4",
+            "--preset", "tiny_sessions", "--probes-per-column", "4", "--real-faces-probes", "2",
             # `tiny_sessions` has 4 setting2 training subjects: none to spare for validation
             "--recognizer", "train.epochs=1", "train.batch_size=16", "data.workers=0", "data.exclude_validation=0",
             "eval.probes_per_column=2",
             "--gan", "train.steps=2", "train.eval_every=2", "data.workers=0", "data.val_subjects=0"]
     assert main(args) == 0
     text = capsys.readouterr().out
-    for k in range(1, 8):
-        assert f"[{k}/7]" in text
+    for k in range(1, 9):
+        assert f"[{k}/8]" in text
     assert "alone: python scripts/train_gan.py --setting setting2_4r --cpu" in text
     assert "alone: python scripts/train_recognizer.py --config configs/recognizer_synthpie.yaml --protocol setting2" in text
     report = out / "report"
@@ -179,7 +179,8 @@ def test_setting2_demo_runs_the_whole_chain_on_tiny_sessions(tiny_sessions_synth
     for role in ("shared recognizer", "independent judge", "generator"):
         assert records[role]["protocol"] == "setting2" and not set(records[role]["subjects"]) & {5, 7}
     timings = json.loads((out / "timings.json").read_text())
-    assert list(timings) == ["synthpie", "preparation", "shared recognizer", "judge", "GAN", "report", "infer", "total"]
+    assert list(timings) == ["synthpie", "preparation", "shared recognizer", "judge", "GAN", "report", "real faces", "infer",
+                             "total"]
     assert (out / "prepared" / "preview_sessions_128.png").exists()
     assert [p.name for p in sorted((out / "infer").iterdir())] == ["007_02_01_190_07_frontal.png", "007_02_01_190_07_side.png"]
 

@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--probes-per-column", type=int, default=None, metavar="N",
                    help="the report scores at most N probes per camera column, spread over the flashes (default: every "
                         "probe for setting1, 180 for setting2)")
+    p.add_argument("--real-faces-probes", type=int, default=None, metavar="N",
+                   help="the real-face step scores only Pointing'04's first N probes (a smoke run; default: all 375)")
     p.add_argument("--recognizer", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of the recognizer recipe")
     p.add_argument("--gan", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of the GAN's CPU configuration")
 
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = run_demo(args.out, args.runs_dir, progress=not args.quiet, preset=args.preset,
                           recognizer_overrides=args.recognizer, gan_overrides=args.gan, protocol=args.protocol,
-                          probes_per_column=args.probes_per_column)
+                          probes_per_column=args.probes_per_column, real_faces_probes=args.real_faces_probes)
     except (DemoError, SynthPIEError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -4,10 +4,12 @@ One wrapper for the three users: SynthPIE's realism check, Multi-PIE
 preparation and ``frontalize infer``.  Landmarks come back in the 5-point
 layout of frontalize.data.landmarks (MTCNN's own order).
 
-Every image is detected inside a neutral grey margin (``CONTEXT``): MTCNN needs a face to have surroundings.  On a
-tight face crop (the face fills the picture, as published frontalization crops do) it otherwise returns a box
-larger than the picture and five points 13 px off at 128 px (median over 78 Pointing'04 frames cut tight against
-the same frames' full-frame detection); with a quarter of the side as margin 2.4 px (docs/real_faces.md).
+MTCNN needs a face to have surroundings.  On a tight face crop (the face fills the picture, as published
+frontalization crops do) it returns a box larger than the picture and five points 13 px off at 128 px (median over 78
+Pointing'04 frames cut tight, against the same frames' full-frame detection); detected inside a neutral grey margin of
+a quarter of the side (``CONTEXT``), 2.4 px.  So a picture whose best face comes back running past its edges, or
+where none is found, is detected again inside that margin; a face well inside its photo is detected as it is (on full
+frames the margin changed nothing it should: docs/real_faces.md).
 """
 from __future__ import annotations
 
@@ -48,8 +50,18 @@ class FaceDetector:
         shapes = {im.shape for im in images}
         if len(shapes) != 1:
             return [self.detect([im])[0] for im in images]
-        pad = int(round(self.context * max(images[0].shape[:2])))
-        framed = [cv2.copyMakeBorder(im, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=CONTEXT_GREY) for im in images]
+        found = self._detect(images, 0)
+        if self.context > 0:
+            pad = int(round(self.context * max(images[0].shape[:2])))
+            again = [i for i, dets in enumerate(found) if not dets or _past_edges(dets[0], images[i].shape)]
+            for i, dets in zip(again, self._detect([images[i] for i in again], pad) if again else []):
+                found[i] = dets
+        return found
+
+    def _detect(self, images: list[np.ndarray], pad: int) -> list[list[Detection]]:
+        """MTCNN on the images inside a grey margin of ``pad`` pixels, in the images' own coordinates."""
+        framed = [cv2.copyMakeBorder(im, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=CONTEXT_GREY) if pad else im
+                  for im in images]
         with torch.inference_mode():
             boxes, probs, points = self.mtcnn.detect(np.stack(framed), landmarks=True)
         out = []
@@ -63,3 +75,10 @@ class FaceDetector:
             ]
             out.append(sorted(dets, key=lambda d: -d.score))
         return out
+
+
+def _past_edges(d: Detection, shape) -> bool:
+    """Whether a detection's box runs past the picture's edges (MTCNN's sign that the face lacks surroundings)."""
+    h, w = shape[:2]
+    x0, y0, x1, y1 = d.box
+    return x0 < 0 or y0 < 0 or x1 > w or y1 > h

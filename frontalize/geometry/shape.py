@@ -4,10 +4,13 @@ The mean reference (geometry/reference.py) gives every face the same nose, cheek
 averaged from also span a small linear shape model (a 3D morphable model in the simplest sense): ``SHAPE_HEADS``
 heads drawn from their own fixed seed, each built exactly as the mean is (its front surface aligned to the template by
 its five landmarks, as a depth map, with its 68 and 5 landmarks in 3D), and the principal directions of how they
-differ from their average (``COMPONENTS`` of them).  ``fit_reference`` finds the head in that space, and its pose, whose
-68 landmarks project onto a face's (SciPy's least squares: reprojection in crop pixels, a Gaussian prior on the shape
-in units of each direction's spread, and the upright prior of geometry/pose.py); the fitted head is the mean reference
-moved along those directions, on the mean's face mask, so the warp's layout does not change.
+differ from their average (``COMPONENTS`` of them).  ``fit_reference`` finds the head in that space whose 68 landmarks,
+seen in the face's pose, project onto the face's (SciPy's least squares: reprojection in crop pixels and a Gaussian
+prior on the shape in units of each direction's spread); the fitted head is the mean reference moved along those
+directions, on the mean's face mask, so the warp's layout does not change.
+
+Measured on real faces it does not help (docs/real_faces.md): an option (``Frontalizer(fit_heads=True)``), off by
+default.
 
 Only the inner 51 landmarks are fitted (brows, nose, eyes, mouth): the jaw points of a turned face lie on its
 silhouette, not on the anatomical jaw.  Landmarks come from the caller (dlib's 68-point predictor on photos,
@@ -23,7 +26,7 @@ import cv2
 import numpy as np
 from scipy.optimize import least_squares
 
-from frontalize.geometry.pose import UPRIGHT_PRIOR, Pose, PoseError, estimate_pose, project, rotation_from_angles
+from frontalize.geometry.pose import Pose, PoseError, project
 from frontalize.geometry.reference import BUILD_SIZE, ReferenceFace, reference_face, reference_from_heads, resampled
 
 SHAPE_HEADS = 64
@@ -78,30 +81,26 @@ class FittedHead:
     residual: float  # median reprojection error of the fitted points, crop pixels
 
 
-def fit_reference(landmarks68: np.ndarray, size: int, start: Pose | None = None) -> FittedHead:
-    """The head of the shape space, and its pose, that best explain a crop's 68 landmarks (``size`` px crop)."""
+def fit_reference(landmarks68: np.ndarray, size: int, pose: Pose) -> FittedHead:
+    """The head of the shape space whose 68 landmarks, seen in ``pose`` (the crop's, fitted to its five points),
+    best explain a crop's 68 landmarks (``size`` px crop).
+
+    The pose stays as given: fitted jointly with the shape, dlib's 68 points on real faces pulled the pose away from
+    the five-point one (at 45 degrees on Pointing'04 the warp's rank-1 fell from 96.7 to 68.3 %, docs/real_faces.md)."""
     pts = np.asarray(landmarks68, np.float64)
     if pts.shape != (68, 2) or not np.all(np.isfinite(pts)):
         raise PoseError("a fitted head needs the 68 landmarks, finite")
     k = BUILD_SIZE / size
     seen = ((pts + 0.5) * k - 0.5)[INNER]  # in the model's crop (pixel centres at integers)
     model = shape_model()
-    if start is None:
-        start = estimate_pose(((pts + 0.5) * k - 0.5), BUILD_SIZE)
-    else:
-        start = Pose(start.rotation, start.translation * k)
-    yaw, pitch, roll = start.angles
+    at_build = Pose(pose.rotation, pose.translation * k)
 
-    def residuals(v: np.ndarray) -> np.ndarray:
-        c = v[6:]
+    def residuals(c: np.ndarray) -> np.ndarray:
         points = (model.mean.ibug68 + np.tensordot(c, model.ibug68, axes=1))[INNER]
-        pose = Pose(rotation_from_angles(*v[:3]), v[3:6])
-        return np.concatenate([(project(points, pose, BUILD_SIZE) - seen).ravel(), UPRIGHT_PRIOR * v[1:3],
-                               SHAPE_PRIOR * c])
+        return np.concatenate([(project(points, at_build, BUILD_SIZE) - seen).ravel(), SHAPE_PRIOR * c])
 
-    v = least_squares(residuals, [yaw, pitch, roll, *start.translation, *np.zeros(COMPONENTS)], method="lm").x
-    err = residuals(v)[: 2 * len(seen)].reshape(-1, 2)
-    head = model.head(v[6:])
-    pose = Pose(rotation_from_angles(*v[:3]), v[3:6] / k)
-    return FittedHead(resampled(head, size) if size != BUILD_SIZE else head, pose, v[6:],
+    c = least_squares(residuals, np.zeros(COMPONENTS), method="lm").x
+    err = residuals(c)[: 2 * len(seen)].reshape(-1, 2)
+    head = model.head(c)
+    return FittedHead(resampled(head, size) if size != BUILD_SIZE else head, pose, c,
                       float(np.median(np.linalg.norm(err, axis=1))) / k)

@@ -134,12 +134,12 @@ class _Steps:
         return {**{label: round(t, 1) for label, t in self.times}, "total": round(time.perf_counter() - self.t0, 1)}
 
 
-def real_faces(checkpoint: Path, out: Path, progress: bool):
+def real_faces(checkpoint: Path, out: Path, progress: bool, limit: int | None = None):
     """The Pointing'04 report of the demo's generator, or None (and why) where dlib, the judge, is not installed."""
     from frontalize.face.dlib_identity import JudgeMissing
 
     try:
-        return real_face_report(RealFaceRequest(checkpoint=checkpoint, out=out, progress=progress)), ""
+        return real_face_report(RealFaceRequest(checkpoint=checkpoint, out=out, progress=progress, limit=limit)), ""
     except JudgeMissing as e:
         print(f"      skipped: {e}")
         return None, str(e)
@@ -147,7 +147,7 @@ def real_faces(checkpoint: Path, out: Path, progress: bool):
 
 def run_demo(out: Path | None = None, runs: Path = Path("runs"), progress: bool = True, preset: str | None = None,
              recognizer_overrides: list[str] = (), gan_overrides: list[str] = (), protocol: str = PROTOCOL,
-             probes_per_column: int | None = None) -> dict:
+             probes_per_column: int | None = None, real_faces_probes: int | None = None) -> dict:
     """The demo on ``protocol`` (``demo_plan``); ``out``, ``preset`` and ``probes_per_column`` default to the plan's
     (None), and they and the overrides exist for quick smoke runs (``frontalize demo --preset tiny ...``)."""
     plan = demo_plan(protocol)
@@ -160,9 +160,10 @@ def run_demo(out: Path | None = None, runs: Path = Path("runs"), progress: bool 
 
     steps.begin(f"preparation: aligned {DEFAULT_SIZE}-px crops and protocol manifests, MTCNN's landmarks",
                 f"python data_prep/multipie.py --out {paths.prepared} --size {DEFAULT_SIZE} --landmarks {LANDMARKS} "
-                f"--detect-per-view {DETECT_PER_VIEW} --preview", "preparation")
+                f"--detect-per-view {DETECT_PER_VIEW} --protocols {plan.protocol} --preview", "preparation")
     prep = prepare(PrepConfig(root=root, out=paths.prepared, size=DEFAULT_SIZE, preview=True, progress=progress,
-                              workers=os.cpu_count() or 1, landmarks=LANDMARKS, detect_per_view=DETECT_PER_VIEW))
+                              workers=os.cpu_count() or 1, landmarks=LANDMARKS, detect_per_view=DETECT_PER_VIEW,
+                              protocols=(plan.protocol,)))
     manifest = prep["manifests"].get(plan.protocol, {})
     if "split" not in manifest:
         raise DemoError(f"SynthPIE `{preset}` has no {plan.protocol} data ({manifest.get('skipped', 'no manifest')}): "
@@ -215,7 +216,7 @@ def run_demo(out: Path | None = None, runs: Path = Path("runs"), progress: bool 
 
     steps.begin("real faces: Pointing'04's real people, judged by dlib (full frames and tight crops)",
                 f"frontalize eval --protocol pointing04 --checkpoint {checkpoint} --out {paths.real_faces}", "real faces")
-    real, skipped_real = real_faces(checkpoint, paths.real_faces, progress)
+    real, skipped_real = real_faces(checkpoint, paths.real_faces, progress, real_faces_probes)
 
     photo = sample_photo(root, preset)
     steps.begin("frontalize a photo", f"frontalize infer {photo} --out {paths.infer} --side-by-side", "infer")

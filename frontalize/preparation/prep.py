@@ -329,12 +329,14 @@ def prepare(cfg: PrepConfig) -> dict:
     report.mkdir(exist_ok=True)
     _write_inventory(inv, report)
 
+    views = protocol_views(inv, cfg.protocols)
     tasks = [ViewTask(inv.data_dir, out, v, inv.flashes[v], cfg.size, cfg.landmarks, cfg.detect_per_view, cfg.gallery_flash)
-             for v in inv.views]
+             for v in views]
     prior = CameraPrior()
     waiting: list[ViewResult] = []
     cached = 0
-    with tqdm(total=inv.images, unit="img", desc=f"prepare {cfg.size}px", disable=not cfg.progress) as bar:
+    with tqdm(total=sum(len(inv.flashes[v]) for v in views), unit="img", desc=f"prepare {cfg.size}px",
+              disable=not cfg.progress) as bar:
         for res in _map(process_view, tasks, cfg.workers):
             prior.add(res.view, res.detections)
             cached += res.cached
@@ -350,7 +352,7 @@ def prepare(cfg: PrepConfig) -> dict:
         _finish_view(task, images, five, {fl: "camera_prior" for fl in five})
 
     index_path = out / f"index_{cfg.size}.csv"
-    status_counts, source_counts, problems = _write_index(inv, out, cfg.size, index_path, report)
+    status_counts, source_counts, problems = _write_index(views, out, cfg.size, index_path, report)
     manifests = _write_manifests(inv, index_path, out, cfg)
     atomic_write_text(out / f"regions_{cfg.size}.json", json.dumps(
         {"size": cfg.size, "template": np.round(template_points(cfg.size), 3).tolist(), "boxes": region_boxes(cfg.size)},
@@ -359,7 +361,8 @@ def prepare(cfg: PrepConfig) -> dict:
         "data_dir": str(inv.data_dir),
         "size": cfg.size,
         "images": inv.images,
-        "views": len(inv.views),
+        "views": len(views),
+        "views_outside_protocols": len(inv.views) - len(views),
         "views_reused": cached,
         "status": dict(status_counts),
         "landmark_source": dict(source_counts),
@@ -400,7 +403,14 @@ def _write_inventory(inv: Inventory, report: Path) -> None:
     atomic_write_text(report / "stray_files.txt", "\n".join(inv.stray) + ("\n" if inv.stray else ""))
 
 
-def _write_index(inv: Inventory, out: Path, size: int, index_path: Path, report: Path):
+def protocol_views(inv: Inventory, protocols) -> list[ViewKey]:
+    """The views some requested protocol uses (a session, recording and camera it includes): the others (session 02's
+    surprise, a protocol not asked for) are not prepared; the summary counts them."""
+    wanted = [PROTOCOLS[name] for name in protocols]
+    return [v for v in inv.views if any(p.includes(v.session, v.recording, v.camera) for p in wanted)]
+
+
+def _write_index(views: list[ViewKey], out: Path, size: int, index_path: Path, report: Path):
     status_counts, source_counts = Counter(), Counter()
     problems = 0
     with atomic_open(index_path, "w") as f, atomic_open(report / "problems.csv", "w") as g:
@@ -408,7 +418,7 @@ def _write_index(inv: Inventory, out: Path, size: int, index_path: Path, report:
         pw = csv.writer(g)
         w.writeheader()
         pw.writerow(["source_path", "problem"])
-        for view in inv.views:
+        for view in views:
             doc = json.loads(record_path(out, size, view).read_text())
             for rec in doc["records"]:
                 row = {
