@@ -126,7 +126,8 @@ def test_eval_writes_the_report(tiny_gan, prepared_tiny, tmp_path, capsys):
     report = tmp_path / "report"
     # the same recognizer as the "all-pose competitor": its raw rank-1 must repeat the raw row exactly
     assert cli(["eval", "--checkpoint", str(tiny_gan), "--recognizer", str(rec), "--protocol", "setting1",
-                "--prepared", str(out), "--out", str(report), "--competitor-recognizer", str(rec), "--quiet"]) == 0
+                "--prepared", str(out), "--out", str(report), "--competitor-recognizer", str(rec), "--quiet",
+                "--external", str(rec)]) == 0
     for name in ("rank1_setting1.md", "rank1_setting1.csv", "rank1_setting1.png", "samples_setting1.png", "report_setting1.json"):
         assert (report / name).exists(), name
     with open(out / "manifests" / "setting1_64.csv", newline="") as f:
@@ -278,7 +279,7 @@ def test_eval_adds_warp_only_judge_and_baseline_rows(tiny_gan, prepared_tiny, tm
     report = tmp_path / "report"
     assert cli(["eval", "--checkpoint", str(tiny_gan), "--recognizer", str(rec), "--judge-recognizer", str(rec),
                 "--baseline-checkpoint", str(tiny_gan), "--protocol", "setting1", "--prepared", str(out),
-                "--out", str(report), "--quiet"]) == 0
+                "--out", str(report), "--quiet", "--external", str(rec)]) == 0
     table = json.loads((report / "report_setting1.json").read_text())["table"]
     for yaw, row in table.items():
         for view in ("raw", "frontalized", "fused", "warp", "warp_fused", "baseline"):

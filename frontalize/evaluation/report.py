@@ -195,10 +195,12 @@ def _chart_png(table: dict, title: str) -> bytes:
 
 
 def write_report(result: dict, out_dir: Path, protocol: str, title: str, samples: dict | None = None,
-                 networks: list[tuple[str, str, TrainedOn]] = (), dataset: str | None = None) -> dict[str, Path]:
+                 networks: list[tuple[str, str, TrainedOn]] = (), dataset: str | None = None,
+                 header: list[str] = ()) -> dict[str, Path]:
     """Write the report of one protocol; returns the paths by kind (csv, markdown, chart, samples, json).
 
-    ``networks``: (role, checkpoint, what it was trained on) of every network the figures come from."""
+    ``networks``: (role, checkpoint, what it was trained on) of every network the figures come from; ``header``:
+    lines the header adds (how the judge differs, warnings)."""
     out_dir = Path(out_dir)
     table = result["table"]
     keys = table_columns(table) + [ALL_COLUMN]
@@ -210,7 +212,7 @@ def write_report(result: dict, out_dir: Path, protocol: str, title: str, samples
              "folded_chart": out_dir / f"rank1_{protocol}_by_abs_yaw.png"}
     papers_rows = folded_rows(table)
     folded = fold_by_abs_yaw(table, [r.column for r in papers_rows])
-    header = [line for line in (subsample_line(result),) if line]
+    lines = [*header, *[line for line in (subsample_line(result),) if line]]
     with atomic_open(paths["csv"], "w") as f:
         w = csv.writer(f)
         counts = [c for c in COUNTS[1:] if any(c in row for row in table.values())]
@@ -225,7 +227,7 @@ def write_report(result: dict, out_dir: Path, protocol: str, title: str, samples
         w.writerow(["yaw", "probes"] + [f"rank1_{r.column}" for r in papers_rows])
         for k, v in folded.items():
             w.writerow([k, v["probes"]] + [f"{v[r.column]:.4f}" if r.column in v else "" for r in papers_rows])
-    atomic_write_text(paths["markdown"], markdown_table(table, title, networks, notes, header) + "\n"
+    atomic_write_text(paths["markdown"], markdown_table(table, title, networks, notes, lines) + "\n"
                       + folded_markdown(folded, papers_rows, frontal_probes_left_out(table)))
     atomic_write_bytes(paths["chart"], _chart_png(table, title))
     atomic_write_bytes(paths["folded_chart"], folded_chart_png(folded, papers_rows, title))
@@ -237,6 +239,7 @@ def write_report(result: dict, out_dir: Path, protocol: str, title: str, samples
         "protocol": protocol, "title": title, "dataset": dataset,
         "networks": [{"role": role, "path": str(path), "trained_on": record.describe(), "record": json.loads(record.to_json())}
                      for role, path, record in networks],
+        "header": list(header),
         "columns": keys,
         "table": {k: table[k] for k in keys},
         "by_abs_yaw": folded,

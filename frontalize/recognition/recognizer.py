@@ -5,6 +5,11 @@ generator produce; their ArcFace region is a fixed central window, see frontaliz
 ArcFace-aligned 112x112 crops (``arcface_aligned=True``).  Output: L2-normalised embeddings.
 The network stays frozen and in eval mode whatever its owner does; gradients flow to the *input*,
 which is what the identity loss needs.
+
+A recognizer file is one of: our final checkpoint (``recognizer.pt``: weights, architecture, training record), one
+of its trainer's step checkpoints (``checkpoints/step_*.pt``: the same and the optimiser's state), or a bare
+arcface_torch state dict (weights only: its architecture is given, and it records nothing).  Whatever the layout,
+the record is read where the file has one (``recognizer_record``).
 """
 from __future__ import annotations
 
@@ -12,12 +17,13 @@ import json
 from pathlib import Path
 
 import torch
+import yaml
 from torch import nn
 from torch.nn import functional as F
 
 from frontalize.data.template import ARCFACE_SIZE, TEMPLATE_ZOOM
 from frontalize.recognition.iresnet import IResNet, get_backbone, load_backbone_weights
-from frontalize.runs.provenance import EXTERNAL, TrainedOn, load_lazily, record_of
+from frontalize.runs.provenance import TrainedOn, load_lazily, record_of
 
 # the template crop resized so that its ArcFace window is exactly ARCFACE_SIZE pixels, then cut out
 _RESIZED = int(round(ARCFACE_SIZE / TEMPLATE_ZOOM))
@@ -71,8 +77,8 @@ class Recognizer(nn.Module):
                 "or pass an arcface_torch backbone.pth with its architecture (r18/r34/r50/r100)."
             )
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "backbone_config" in state:
-            bc = json.loads(state["backbone_config"])
+        bc = backbone_config(state)
+        if bc is not None:
             model = get_backbone(bc["arch"], bc["width"], bc["embedding"])
             model.load_state_dict(state["backbone"], strict=True)
         else:
@@ -83,16 +89,27 @@ class Recognizer(nn.Module):
         return cls(model).to(device)
 
 
-def recognizer_record(path: str | Path, arch: str | None = None) -> TrainedOn:
-    """What a recognizer checkpoint was trained on: its record (``Unrecorded`` when it has none); a bare
-    arcface_torch backbone (given with its architecture) is other people's weights, trained elsewhere."""
+def backbone_config(state) -> dict | None:
+    """The architecture a recognizer file records (arch, width, embedding): ``backbone_config`` (final checkpoints,
+    and step checkpoints since they carry it), else a step checkpoint's recognizer config; None for a bare state dict."""
+    if not isinstance(state, dict) or "backbone" not in state:
+        return None
+    if "backbone_config" in state:
+        return json.loads(state["backbone_config"])
+    if isinstance(state.get("config"), str):  # a step checkpoint written before it carried backbone_config
+        model = (yaml.safe_load(state["config"]) or {}).get("model") or {}
+        if "arch" in model:
+            return {"arch": model["arch"], "width": model.get("width", 1.0), "embedding": model.get("embedding", 512)}
+    return None
+
+
+def recognizer_record(path: str | Path) -> TrainedOn:
+    """What a recognizer file was trained on, whatever its layout (final or step checkpoint): its record;
+    ``Unrecorded`` when it has none (a bare state dict, weights from elsewhere: only the user can vouch for those)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"recognizer checkpoint not found: {path}")
-    state = load_lazily(path)
-    if isinstance(state, dict) and "backbone_config" in state:
-        return record_of(state, path, "recognizer")
-    return TrainedOn(f"{EXTERNAL}: arcface_torch backbone {path}" + (f" ({arch})" if arch else ""), None, None, ())
+    return record_of(load_lazily(path), path, "recognizer")
 
 
 def _prepare(rec: Recognizer, images: torch.Tensor) -> torch.Tensor:
