@@ -113,6 +113,9 @@ def test_one_point_per_checkpoint_in_step_order_on_the_run_clock(val_run, curve)
     md = (curve / "curve.md").read_text()
     assert "| 0 (warp only) |" in md and "| raw probes |" in md and f"| {STEPS} " in md
     assert "external, user-declared (--external)." in md  # the judge, taken on the user's word, is named so
+    assert "Independent judge against the shared recognizer: architecture IResNet r18 layout at width 0.25, 128-d " \
+           "against IResNet r18 layout at width 0.25, 128-d; seed not recorded against not recorded; file " in md
+    assert "both trained elsewhere (external): their people not compared." in md
     import cv2
 
     chart = cv2.imread(str(curve / "curve.png"))
@@ -187,11 +190,13 @@ def test_missing_or_unusable_inputs_are_clear_errors(val_run, tiny_gan, tmp_path
 
 def test_curve_holds_judge_and_checkpoints_to_what_eval_does(val_run, tmp_path, capsys):
     """Once accepted by `curve` alone: a judge with no record (a bare state dict, or the record taken out), a step
-    checkpoint with none, manifests that do not say whose people they are."""
+    checkpoint with none, the run's own recognizer as judge, manifests that do not say whose people they are."""
     from frontalize.runs import checkpoint as ckpt
     from frontalize.runs.provenance import RECORD_KEY
 
     run, judge, prepared = val_run
+    config = (run / "config.yaml").read_text()
+    loss = next(line.split(":", 1)[1].strip() for line in config.splitlines() if line.strip().startswith("recognizer:"))
     unrecorded = tmp_path / "unrecorded_judge.pt"
     state = torch.load(judge, weights_only=True)
     del state[RECORD_KEY]
@@ -219,6 +224,8 @@ def test_curve_holds_judge_and_checkpoints_to_what_eval_does(val_run, tmp_path, 
         ([str(run), "--judge", str(bare)], f"are taken when declared: --external {bare}"),
         ([str(old_run), "--judge", str(judge), *declared],
          f"{old_run / 'checkpoints' / 'step_00000001.pt'}: this generator checkpoint does not record what it was trained on"),
+        ([str(run), "--judge", loss, "--external", loss],
+         f"refusing the independent judge {loss}: it is the recognizer the generator {run / 'checkpoints'}"),
         ([str(run), "--judge", str(judge), *declared, "--prepared", str(old_prepared)],
          "prepared before frontalize recorded whose people these are"),
         ([str(run), "--judge", str(judge)], f"If it was trained elsewhere, on people these data do not test, declare it: "

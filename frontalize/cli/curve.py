@@ -4,7 +4,8 @@ Every step checkpoint's shipped (moving-average) generator frontalizes the run's
 subjects it held out); the independent judge's rank-1 (all, -45, +45) and SSIM to the frontal target (face box,
 whole crop) against training minutes, beside the warp alone and the raw probes.  Writes curve.csv, curve.json,
 curve.png and curve.md (default: RUN_DIR/curve).  Exit 2 for a missing run, checkpoint, judge or data, a judge
-that trained on the validation subjects, and a judge or checkpoint whose record cannot show whom it saw (none, or data from elsewhere) unless ``--external`` declares it.
+that trained on the validation subjects or is not independent of the run's recognizer, and a judge or checkpoint
+whose record cannot show whom it saw (none, or data from elsewhere) unless ``--external`` declares it.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Rank-1 by yaw for raw probes and their frontalized versions with the shared reco
 protocol's gallery; identity cosine and L1/PSNR/SSIM on the face box against the frontal target.
 Writes Markdown, CSV, a PNG chart and a sample grid per column; logs them to W&B when asked.  Refuses (exit 2)
 any network whose training record shows a subject the protocol tests, or that has no record that shows whom it saw
-(unless ``--external PATH`` declares it), and manifests without a dataset.
+(unless ``--external PATH`` declares it), a judge that is not independent, and manifests without a dataset.
 
 ``--protocol pointing04`` is the real-face benchmark instead (pipeline/real_faces.py): Pointing'04's real people
 (``--root``, default the tilt-0 frames the repository vendors), rank-1 by |yaw| with dlib's descriptor for raw

@@ -6,8 +6,8 @@ validation probes: every image of the training subjects the run held out to choo
 (``training/validation.py``), matched against a gallery of every training subject's frontal shot.  No network
 trained on these faces: the generator never saw them, and the judge must not have either.  Both are checked against
 their training records before anything is measured, as ``frontalize eval`` checks them: a record that cannot show
-whom the network saw, or none, is taken only where the user declares the network external (``external``).  Per
-checkpoint:
+whom the network saw, or none, is taken only where the user declares the network external (``external``); the
+judge must be independent of the run's recognizer (pipeline/judging.py).  Per checkpoint:
 
   rank-1    the independent judge's, over every probe (``all``) and at the -45 and +45 degree columns
             (``evaluation.identification.identify``, the evaluator behind every rank-1 table);
@@ -41,11 +41,12 @@ from frontalize.evaluation.curve_report import write_curve
 from frontalize.evaluation.identification import Scorer, generator_view, identify, warp_view
 from frontalize.evaluation.quality import WITH_TARGET, TargetQuality
 from frontalize.inference.frontalizer import load_generator_with_record
+from frontalize.pipeline.judging import judge_lines
 from frontalize.recognition.recognizer import Recognizer, recognizer_record
 from frontalize.runs import checkpoint as ckpt
 from frontalize.runs.folders import NoCheckpoint
 from frontalize.runs.provenance import (
-    Contaminated, TrainedOn, check_people, load_lazily, read_admitted, read_record, subject_ranges,
+    EXTERNAL, Contaminated, TrainedOn, Unrecorded, check_people, load_lazily, read_admitted, read_record, subject_ranges,
 )
 from frontalize.training.validation import hold_out_subjects, validation_rows
 
@@ -180,6 +181,19 @@ def generator_records(checkpoints: list[Path], validation: set[int], dataset: st
     return records
 
 
+def shared_recognizer(cfg, dataset: str, external=()) -> tuple[Path | None, TrainedOn | None]:
+    """The run's recognizer (its identity loss and validation scorer, ``loss.recognizer``) and its record, where it is
+    still there: the one the judge must not be, and whose subjects it must have trained on (one without a record
+    counts as trained elsewhere: then only an external judge compares with it)."""
+    path = cfg.loss.recognizer
+    if not path or path == "auto" or not Path(path).exists():
+        return None, None
+    try:
+        return Path(path), read_admitted(Path(path), recognizer_record, dataset, external)
+    except Unrecorded:
+        return Path(path), TrainedOn(f"{EXTERNAL}: no training record", None, None, ())
+
+
 def checkpoint_step(path: Path) -> int:
     return int(ckpt.CKPT.match(path.name).group(1))
 
@@ -206,6 +220,8 @@ def time_to_quality(req: CurveRequest) -> Curve:
         raise ValueError(f"the prepared data in {prepared} has no landmarks: the warp-only baseline (step 0) needs them")
     judge_trained_on = judge_record(Path(req.judge), held, manifest.dataset, size, req.external)
     records = generator_records(checkpoints, held, manifest.dataset, req.external)
+    shared, shared_trained_on = shared_recognizer(cfg, manifest.dataset, req.external)
+    independence = judge_lines(Path(req.judge), judge_trained_on, shared, shared_trained_on, list(records.items()))
     judge = Recognizer.load(req.judge).to(device)
 
     def measure(view, transform):
@@ -237,7 +253,7 @@ def time_to_quality(req: CurveRequest) -> Curve:
     probes = sum(r["role"] == "probe" for r in val_rows)
     info = {
         "run": str(run), "prepared": str(prepared), "size": size,
-        "judge": {"path": str(req.judge), "trained_on": judge_trained_on.describe()},
+        "judge": {"path": str(req.judge), "trained_on": judge_trained_on.describe(), "independence": independence},
         "validation": {"subjects": sorted(held), "probes": probes, "probes_scored": points[0]["probes"],
                        "gallery": len(val_rows) - probes},
         "best_step": best_step,

@@ -8,8 +8,9 @@ Every network the figures come from (generator, shared recognizer, judge, all-po
 generator) is checked against its training record before anything is measured: one that trained on, or chose
 its checkpoint with, a subject the protocol tests is refused, naming the overlap, and so is one trained at
 another crop size, and one whose record cannot show whom it saw unless the user declared it external
-(``external``, runs/provenance.py).  Manifests that do not say whose people they are are refused.  The report's
-header names each network and its training data, and any network trained on other manifests of the same people.
+(``external``, runs/provenance.py).  Manifests that do not say whose people they are are refused.  The judge must
+be independent (pipeline/judging.py).  The report's header names each network and its training data, how the judge
+differs from the shared recognizer, and any network trained on other manifests of the same people.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from frontalize.evaluation.identification import Scorer, generator_view, identif
 from frontalize.evaluation.quality import TargetQuality
 from frontalize.evaluation.report import write_report
 from frontalize.inference.frontalizer import load_generator
+from frontalize.pipeline.judging import judge_lines
 from frontalize.recognition.recognizer import Recognizer, recognizer_record
 from frontalize.runs.folders import NoCheckpoint, newest_generator_checkpoint, newest_recognizer
 from frontalize.runs.provenance import (
@@ -136,6 +138,13 @@ def recorded_networks(req: ReportRequest, checkpoint: Path, recognizer: Path,
     return networks
 
 
+def judge_header(req: ReportRequest, networks: list[tuple[str, Path, TrainedOn]]) -> list[str]:
+    """How the judge differs from the shared recognizer; ``NotIndependent`` where it does not (pipeline/judging.py)."""
+    found = {name: (path, record) for name, path, record in networks}
+    judged = [found[name] for name in ("generator", "baseline generator") if name in found]
+    return judge_lines(*found["independent judge"], *found["shared recognizer"], judged, req.recognizer_arch)
+
+
 def identity_report(req: ReportRequest) -> Report:
     device = torch.device(req.device)
     checkpoint = req.checkpoint or default_generator(req)
@@ -152,6 +161,7 @@ def identity_report(req: ReportRequest) -> Report:
         raise NoCheckpoint("no trained recognizer: python scripts/train_recognizer.py --config configs/recognizer_synthpie.yaml")
     networks = recorded_networks(req, checkpoint, rec_path, manifest.dataset)
     check_networks(networks, protocol, manifest, size)
+    header = judge_header(req, networks) if req.judge else []
     warnings = drift_warnings(networks, prepared, manifest.dataset)
     shared = Scorer("", Recognizer.load(rec_path, arch=req.recognizer_arch).to(device))
     scorers = [shared]
@@ -178,7 +188,7 @@ def identity_report(req: ReportRequest) -> Report:
              f"recognizer {Path(rec_path).parent.name}" + (f", judge {Path(req.judge).parent.name}" if req.judge else ""))
     listed = [(name, str(path), record) for name, path, record in networks]
     paths = write_report(result, req.out or run / "report", protocol, title, quality.samples, listed, manifest.dataset,
-                         header=warnings)
+                         header=[*warnings, *header])
     return Report(result, paths, title, protocol, checkpoint, cfg.setting, listed, warnings)
 
 

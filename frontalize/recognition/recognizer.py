@@ -9,11 +9,14 @@ which is what the identity loss needs.
 A recognizer file is one of: our final checkpoint (``recognizer.pt``: weights, architecture, training record), one
 of its trainer's step checkpoints (``checkpoints/step_*.pt``: the same and the optimiser's state), or a bare
 arcface_torch state dict (weights only: its architecture is given, and it records nothing).  Whatever the layout,
-the record is read where the file has one (``recognizer_record``).
+the record is read where the file has one (``recognizer_record``), and the weights have one digest
+(``weights_digest``), so a copy in another layout is the same network.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from frontalize.data.template import ARCFACE_SIZE, TEMPLATE_ZOOM
-from frontalize.recognition.iresnet import IResNet, get_backbone, load_backbone_weights
+from frontalize.recognition.iresnet import IResNet, backbone_shape, get_backbone, load_backbone_weights
 from frontalize.runs.provenance import TrainedOn, load_lazily, record_of
 
 # the template crop resized so that its ArcFace window is exactly ARCFACE_SIZE pixels, then cut out
@@ -110,6 +113,68 @@ def recognizer_record(path: str | Path) -> TrainedOn:
     if not path.exists():
         raise FileNotFoundError(f"recognizer checkpoint not found: {path}")
     return record_of(load_lazily(path), path, "recognizer")
+
+
+def backbone_weights(state) -> dict:
+    """The backbone's tensors of a recognizer file's contents, whatever its layout."""
+    weights = state["backbone"] if isinstance(state, dict) and "backbone" in state else state
+    if not isinstance(weights, dict) or not any(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise ValueError("no backbone weights in it")
+    return {k: v for k, v in weights.items() if isinstance(v, torch.Tensor)}
+
+
+def weights_digest(path: str | Path) -> str:
+    """The first 16 hex digits of the SHA-256 of the backbone's tensors (names, dtypes, shapes, bytes): one value for
+    the same weights in any file or layout."""
+    try:
+        weights = backbone_weights(load_lazily(path))
+    except ValueError as e:
+        raise ValueError(f"{path}: not a recognizer ({e})") from None
+    h = hashlib.sha256()
+    for name in sorted(weights):
+        t = weights[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RecognizerFile:
+    """What tells two recognizer files apart: where, which weights, which architecture, which seed."""
+
+    path: Path
+    digest: str
+    architecture: tuple[str, float, int] | None  # (depths, width, embedding) as built; None: not recorded
+    seed: int | None  # the training seed; None: not recorded
+
+    def describe_architecture(self) -> str:
+        if self.architecture is None:
+            return "architecture not recorded"
+        depths, width, embedding = self.architecture
+        return f"IResNet {depths} layout at width {width:g}, {embedding}-d"
+
+
+def _training_seed(state, path: Path, record: TrainedOn | None) -> int | None:
+    """The seed it was trained with: its record's, a step checkpoint's config, else its run folder's config.yaml."""
+    if record is not None and "seed" in record.notes:
+        return int(record.notes["seed"])
+    texts = [state["config"]] if isinstance(state, dict) and isinstance(state.get("config"), str) else []
+    if (path.parent / "config.yaml").exists():
+        texts.append((path.parent / "config.yaml").read_text())
+    for text in texts:
+        doc = yaml.safe_load(text) or {}
+        if "arch" in (doc.get("model") or {}) and "seed" in (doc.get("train") or {}):  # a recognizer's config
+            return int(doc["train"]["seed"])
+    return None
+
+
+def recognizer_file(path: str | Path, arch: str | None = None, record: TrainedOn | None = None) -> RecognizerFile:
+    """``path``'s digest, architecture (its own, else ``arch`` for a bare state dict) and training seed."""
+    path = Path(path)
+    state = load_lazily(path)
+    bc = backbone_config(state)
+    shape = backbone_shape(bc["arch"], bc["width"], bc["embedding"]) if bc else backbone_shape(arch) if arch else None
+    return RecognizerFile(path, weights_digest(path), shape, _training_seed(state, path, record))
 
 
 def _prepare(rec: Recognizer, images: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ training subjects of its protocol and of each of those (the validation identitie
 checkpoint on, data/protocols.py: the recognizer that scores that choice must not know them);
 ``folder`` — root/<identity>/<image>; ``recordio`` — insightface train.rec/train.idx.  Every checkpoint, the
 final ``recognizer.pt`` and each ``checkpoints/step_*.pt``, records what it was trained on (runs/provenance.py: the
-identities actually used, or "external" data) and its architecture.  Batches and their augmentation
+identities actually used, or "external" data, and the seed) and its architecture.  Batches and their augmentation
 are a pure function of (seed, step) (data/sampling.py), so two runs of one configuration train on the same pictures
 and a resumed run continues exactly.  At the end it reports rank-1 by pose on the test split of each
 protocol in ``eval.protocols`` (evaluation/identification.py) and accuracy on any ``eval.bins``.
@@ -48,7 +48,7 @@ def build_dataset(cfg: RecognizerConfig):
     """The training images and the record of what they are (``TrainedOn``: who, which split, which manifests)."""
     d = cfg.data
     augment = rdata.default_augment(d.degrade)
-    notes = {"recipe": cfg.name}
+    notes = {"recipe": cfg.name, "seed": cfg.train.seed}  # the seed: what tells a judge from a re-run of the shared one
     if d.source == "folder":
         return rdata.ImageFolderFaces(Path(d.folder), augment=augment), TrainedOn(f"{EXTERNAL}: image folder {d.folder}",
                                                                                    None, None, (), notes=notes)
