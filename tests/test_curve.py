@@ -1,6 +1,7 @@
 """`frontalize curve`: a GAN run's time-to-quality curve on its validation subjects."""
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ def val_run(prepared_tiny, tmp_path_factory):
 def curve(val_run, tmp_path_factory):
     run, judge, _ = val_run
     out = tmp_path_factory.mktemp("curve_out")
-    assert cli(["curve", str(run), "--judge", str(judge), "--out", str(out), "--quiet"]) == 0
+    assert cli(["curve", str(run), "--judge", str(judge), "--external", str(judge), "--out", str(out), "--quiet"]) == 0
     return out
 
 
@@ -111,6 +112,10 @@ def test_one_point_per_checkpoint_in_step_order_on_the_run_clock(val_run, curve)
     assert [r["step"] for r in rows[2:]] == [str(p["step"]) for p in points]
     md = (curve / "curve.md").read_text()
     assert "| 0 (warp only) |" in md and "| raw probes |" in md and f"| {STEPS} " in md
+    assert "external, user-declared (--external)." in md  # the judge, taken on the user's word, is named so
+    assert "Independent judge against the shared recognizer: architecture IResNet r18 layout at width 0.25, 128-d " \
+           "against IResNet r18 layout at width 0.25, 128-d; seed not recorded against not recorded; file " in md
+    assert "both trained elsewhere (external): their people not compared." in md
     import cv2
 
     chart = cv2.imread(str(curve / "curve.png"))
@@ -175,11 +180,68 @@ def test_missing_or_unusable_inputs_are_clear_errors(val_run, tiny_gan, tmp_path
     _, _, held = _validation(prepared)
     knows = random_recognizer(tmp_path / "knows.pt", record=TrainedOn(dataset, "setting1", 64, tuple(sorted(held))))
     cases.append((["curve", str(run), "--judge", str(knows)], "refusing the judge"))
+    cases.append((["curve", str(run), "--judge", str(knows), "--external", str(knows)], "refusing the judge"))
     for argv, message in cases:
         assert cli([*argv, "--out", str(tmp_path / "out"), "--quiet"]) == 2, argv
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (argv, err)
     assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_curve_holds_judge_and_checkpoints_to_what_eval_does(val_run, tmp_path, capsys):
+    """Once accepted by `curve` alone: a judge with no record (a bare state dict, or the record taken out), a step
+    checkpoint with none, the run's own recognizer as judge, manifests that do not say whose people they are."""
+    from frontalize.runs import checkpoint as ckpt
+    from frontalize.runs.provenance import RECORD_KEY
+
+    run, judge, prepared = val_run
+    config = (run / "config.yaml").read_text()
+    loss = next(line.split(":", 1)[1].strip() for line in config.splitlines() if line.strip().startswith("recognizer:"))
+    unrecorded = tmp_path / "unrecorded_judge.pt"
+    state = torch.load(judge, weights_only=True)
+    del state[RECORD_KEY]
+    ckpt.save(unrecorded, state)
+    bare = tmp_path / "bare_judge.pth"
+    torch.save(state["backbone"], bare)
+    old_run = tmp_path / "old_run"
+    shutil.copytree(run, old_run, ignore=shutil.ignore_patterns("curve"))
+    for path in ckpt.list_checkpoints(old_run / "checkpoints"):
+        state = ckpt.load(path)
+        del state[RECORD_KEY]
+        ckpt.save(path, state)
+    old_prepared = tmp_path / "old_prepared"
+    old_prepared.mkdir()
+    for item in prepared.iterdir():
+        if item.name != "manifests":
+            (old_prepared / item.name).symlink_to(item)
+    shutil.copytree(prepared / "manifests", old_prepared / "manifests")
+    meta = old_prepared / "manifests" / "setting1_64.json"
+    meta.write_text(json.dumps({k: v for k, v in json.loads(meta.read_text()).items() if k != "dataset"}))
+    declared = ["--external", str(judge)]
+    cases = [
+        ([str(run), "--judge", str(unrecorded)],
+         f"{unrecorded}: this recognizer checkpoint does not record what it was trained on"),
+        ([str(run), "--judge", str(bare)], f"are taken when declared: --external {bare}"),
+        ([str(old_run), "--judge", str(judge), *declared],
+         f"{old_run / 'checkpoints' / 'step_00000001.pt'}: this generator checkpoint does not record what it was trained on"),
+        ([str(run), "--judge", loss, "--external", loss],
+         f"refusing the independent judge {loss}: it is the recognizer the generator {run / 'checkpoints'}"),
+        ([str(run), "--judge", str(judge), *declared, "--prepared", str(old_prepared)],
+         "prepared before frontalize recorded whose people these are"),
+        ([str(run), "--judge", str(judge)], f"If it was trained elsewhere, on people these data do not test, declare it: "
+                                             f"--external {judge}"),
+    ]
+    for argv, message in cases:
+        assert cli(["curve", *argv, "--out", str(tmp_path / "out"), "--quiet"]) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (argv, err)
+    assert not (tmp_path / "out").exists()  # refused before anything was measured
+    # the user's word for the old run's checkpoints (its folder) and the record-less judge: taken, and said so
+    out = tmp_path / "declared"
+    assert cli(["curve", str(old_run), "--judge", str(unrecorded), "--external", str(unrecorded), "--external",
+                str(old_run), "--out", str(out), "--quiet", "--max-probes-per-yaw", "1"]) == 0
+    assert json.loads((out / "curve.json").read_text())["judge"]["trained_on"] == (
+        "external: no training record (unrecorded_judge.pt); external, user-declared (--external)")
 
 
 def test_the_identity_report_names_whole_crop_ssim_rows():

@@ -126,7 +126,8 @@ def test_eval_writes_the_report(tiny_gan, prepared_tiny, tmp_path, capsys):
     report = tmp_path / "report"
     # the same recognizer as the "all-pose competitor": its raw rank-1 must repeat the raw row exactly
     assert cli(["eval", "--checkpoint", str(tiny_gan), "--recognizer", str(rec), "--protocol", "setting1",
-                "--prepared", str(out), "--out", str(report), "--competitor-recognizer", str(rec), "--quiet"]) == 0
+                "--prepared", str(out), "--out", str(report), "--competitor-recognizer", str(rec), "--quiet",
+                "--external", str(rec)]) == 0
     for name in ("rank1_setting1.md", "rank1_setting1.csv", "rank1_setting1.png", "samples_setting1.png", "report_setting1.json"):
         assert (report / name).exists(), name
     with open(out / "manifests" / "setting1_64.csv", newline="") as f:
@@ -272,17 +273,22 @@ def test_written_files_get_the_umask_mode_not_owner_only(tmp_path):
 
 
 def test_eval_adds_warp_only_judge_and_baseline_rows(tiny_gan, prepared_tiny, tmp_path):
-    """The same recognizer as judge, the same checkpoint as baseline: their rows must repeat the plain ones."""
+    """Two recognizers swapped between shared and judge, the same checkpoint as baseline: the judge's rows of one
+    report must be the plain rows of the other, and the baseline's the frontalized ones."""
     out, _ = prepared_tiny
     rec = random_recognizer(tmp_path / "recognizer.pt", seed=7)
+    other = random_recognizer(tmp_path / "other.pt", seed=8)
     report = tmp_path / "report"
-    assert cli(["eval", "--checkpoint", str(tiny_gan), "--recognizer", str(rec), "--judge-recognizer", str(rec),
-                "--baseline-checkpoint", str(tiny_gan), "--protocol", "setting1", "--prepared", str(out),
-                "--out", str(report), "--quiet"]) == 0
+    common = ["--checkpoint", str(tiny_gan), "--baseline-checkpoint", str(tiny_gan), "--protocol", "setting1",
+              "--prepared", str(out), "--quiet", "--external", str(rec), "--external", str(other)]
+    assert cli(["eval", *common, "--recognizer", str(rec), "--judge-recognizer", str(other), "--out", str(report)]) == 0
+    assert cli(["eval", *common, "--recognizer", str(other), "--judge-recognizer", str(rec),
+                "--out", str(tmp_path / "swapped")]) == 0
     table = json.loads((report / "report_setting1.json").read_text())["table"]
+    swapped = json.loads((tmp_path / "swapped" / "report_setting1.json").read_text())["table"]
     for yaw, row in table.items():
         for view in ("raw", "frontalized", "fused", "warp", "warp_fused", "baseline"):
-            assert row[f"{view}_judge"] == row[view], (yaw, view)
+            assert row[f"{view}_judge"] == swapped[yaw][view] and swapped[yaw][f"{view}_judge"] == row[view], (yaw, view)
         assert row["baseline"] == row["frontalized"]
         if yaw != "0":  # at 0 degrees every probe is its own target: no image-quality figure there
             assert row["ssim_baseline"] == row["ssim"]

@@ -246,3 +246,68 @@ def test_the_report_header_gives_the_probe_subsample_and_the_total(tmp_path):
            "evenly over the flashes, seed 3)." in md
     full = identify(rows, tmp_path, SIZE, "cpu", [Scorer("", SubjectFromRed())], "setting2")
     assert full["subsample"] is None and "Probes:" not in write_report(full, tmp_path / "r2", "setting2", "x")["markdown"].read_text()
+
+
+# ------------------------------------------------------------------------------------------ intervals
+def _wilson_by_hand(hits: int, n: int) -> tuple[float, float]:
+    """Wilson's score interval at 95 %, from its formula (z = 1.959964)."""
+    z, p = 1.959963984540054, hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    return centre - half, centre + half
+
+
+def test_every_rank1_cell_carries_its_probes_and_a_95_interval(tmp_path):
+    """Per camera and folded by |yaw|, in Markdown, CSV and JSON: the shared and the judge's rows, 2 hits of 3 at the
+    raised cameras, 4 of 6 folded at ±45↑ ... each with Wilson's interval over its probes."""
+    rows = []
+    for s in (1, 2, 3):
+        rows.append(_row(tmp_path, s, 1, 1, "05_1", 7, "gallery"))
+        for camera in ("08_0", "19_0", "05_1"):
+            rows.append(_row(tmp_path, s, 1, 1, camera, 4, "probe"))
+        for camera in ("08_1", "19_1"):  # subject 3's raised views look like subject 1: a miss there only
+            rows.append(_row(tmp_path, s, 1, 1, camera, 4, "probe", looks_like=1 if s == 3 else None))
+    scorers = [Scorer("", SubjectFromRed()), Scorer("judge", SubjectFromRed())]
+    result = identify(rows, tmp_path, SIZE, "cpu", scorers, "session01")
+    paths = write_report(result, tmp_path / "report", "session01", "intervals")
+
+    def cell(hits, n):
+        low, high = _wilson_by_hand(hits, n)
+        return f"{100 * low:.1f}–{100 * high:.1f}"
+
+    md = paths["markdown"].read_text()
+    per_camera, folded = md.split("#### rank-1 by |yaw|")
+    interval_row = (f"| 95 % interval (Wilson) | {cell(3, 3)} | {cell(3, 3)} | {cell(3, 3)} | {cell(2, 3)} | "
+                    f"{cell(2, 3)} | {cell(13, 15)} |")
+    for label in ("rank-1 raw (%)", "rank-1 raw, independent judge (%)"):  # each rank-1 row, then its interval
+        assert f"| {label} | 100.0 | 100.0 | 100.0 | 66.7 | 66.7 | 86.7 |\n{interval_row}\n" in per_camera
+    assert "| probes | 3 | 3 | 3 | 3 | 3 | 15 |" in per_camera
+    assert f"| rank-1 raw (%) | 100.0 | 66.7 | 86.7 |\n| 95 % interval (Wilson) | {cell(6, 6)} | {cell(4, 6)} | " \
+           f"{cell(13, 15)} |\n" in folded
+    with open(paths["csv"], newline="") as f:
+        by_yaw = {r["yaw"]: r for r in csv.DictReader(f)}
+    for yaw, (hits, n) in {"-45↑": (2, 3), "0": (3, 3), "all": (13, 15)}.items():
+        for column in ("raw", "raw_judge"):
+            assert int(by_yaw[yaw]["probes"]) == n
+            assert float(by_yaw[yaw][f"rank1_{column}_low95"]) == pytest.approx(_wilson_by_hand(hits, n)[0], abs=1e-4)
+            assert float(by_yaw[yaw][f"rank1_{column}_high95"]) == pytest.approx(_wilson_by_hand(hits, n)[1], abs=1e-4)
+    with open(paths["folded_csv"], newline="") as f:
+        folded_csv = {r["yaw"]: r for r in csv.DictReader(f)}
+    assert float(folded_csv["±45↑"]["rank1_raw_low95"]) == pytest.approx(_wilson_by_hand(4, 6)[0], abs=1e-4)
+    doc = json.loads(paths["json"].read_text())
+    intervals = doc["rank1_intervals"]
+    assert intervals["level"] == 0.95 and "Wilson" in intervals["method"]
+    cell_doc = intervals["table"]["+45↑"]["raw_judge"]
+    assert (cell_doc["hits"], cell_doc["probes"]) == (2, 3)
+    assert (cell_doc["low95"], cell_doc["high95"]) == pytest.approx(_wilson_by_hand(2, 3))
+    assert intervals["by_abs_yaw"]["±45↑"]["raw"]["hits"] == 4 and intervals["by_abs_yaw"]["±45↑"]["raw"]["probes"] == 6
+    assert intervals["by_recording"]["1"]["all"]["raw"]["hits"] == 13
+    assert set(intervals["table"]["all"]) == {"raw", "raw_judge"}  # rank-1 columns only, never a count
+
+
+def test_a_rank1_figure_that_is_not_a_share_of_its_probes_gets_no_interval():
+    from frontalize.evaluation.cells import rank1_share
+
+    assert rank1_share({"raw": 2 / 3, "probes": 3}, "raw").hits == 2
+    with pytest.raises(ValueError, match="is not a share of hits among them"):
+        rank1_share({"raw": 0.5, "probes": 3}, "raw")

@@ -175,7 +175,11 @@ def test_the_benchmark_scores_every_variant_by_yaw_flash_and_region(tiny_synthpi
 
     prepared, manifest, _ = setting1
     (tmp_path / "recognizer" / "001-shared").mkdir(parents=True)
-    random_recognizer(tmp_path / "recognizer" / "001-shared" / "recognizer.pt", seed=1)
+    from frontalize.runs.provenance import TrainedOn
+
+    # random weights: of the data's people, it saw nobody (a record the benchmark can check)
+    random_recognizer(tmp_path / "recognizer" / "001-shared" / "recognizer.pt", seed=1,
+                      record=TrainedOn(manifest.dataset, "setting1", None, ()))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the benchmark runs it: many small warps
     try:

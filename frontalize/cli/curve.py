@@ -3,8 +3,9 @@
 Every step checkpoint's shipped (moving-average) generator frontalizes the run's validation probes (the training
 subjects it held out); the independent judge's rank-1 (all, -45, +45) and SSIM to the frontal target (face box,
 whole crop) against training minutes, beside the warp alone and the raw probes.  Writes curve.csv, curve.json,
-curve.png and curve.md (default: RUN_DIR/curve).  Exit 2 for a missing run, checkpoint, judge or data, or a judge
-that trained on the validation subjects.
+curve.png and curve.md (default: RUN_DIR/curve).  Exit 2 for a missing run, checkpoint, judge or data, a judge
+that trained on the validation subjects or is not independent of the run's recognizer, and a judge or checkpoint
+whose record cannot show whom it saw (none, or data from elsewhere) unless ``--external`` declares it.
 """
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--judge", type=Path, required=True, metavar="RECOGNIZER",
                    help="the independent judge's checkpoint (configs/recognizer_synthpie_judge.yaml), one that never "
                         "saw the run's validation subjects")
+    p.add_argument("--external", type=Path, action="append", default=[], metavar="PATH",
+                   help="declare the judge or checkpoint at PATH (a folder: every file in it) trained elsewhere, on people "
+                        "the run does not validate on: taken without a training record that shows it, and named so in "
+                        "the curve's header. Repeatable")
     p.add_argument("--prepared", type=Path, help="prepared-data folder (default: the run's)")
     p.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/curve)")
     p.add_argument("--max-probes-per-yaw", type=int, default=None,
@@ -36,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             print("error: --device cuda but no GPU is available", file=sys.stderr)
             return 2
     req = CurveRequest(args.run, args.judge, args.prepared, args.out, args.max_probes_per_yaw, args.device,
-                       progress=not args.quiet)
+                       progress=not args.quiet, external=tuple(args.external))
     try:
         curve = time_to_quality(req)
     except (FileNotFoundError, ValueError) as e:

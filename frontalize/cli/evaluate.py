@@ -3,7 +3,8 @@
 Rank-1 by yaw for raw probes and their frontalized versions with the shared recognizer and the
 protocol's gallery; identity cosine and L1/PSNR/SSIM on the face box against the frontal target.
 Writes Markdown, CSV, a PNG chart and a sample grid per column; logs them to W&B when asked.  Refuses (exit 2)
-any network whose training record shows a subject the protocol tests, or that has no record.
+any network whose training record shows a subject the protocol tests, or that has no record that shows whom it saw
+(unless ``--external PATH`` declares it), a judge that is not independent, and manifests without a dataset.
 
 ``--protocol pointing04`` is the real-face benchmark instead (pipeline/real_faces.py): Pointing'04's real people
 (``--root``, default the tilt-0 frames the repository vendors), rank-1 by |yaw| with dlib's descriptor for raw
@@ -43,6 +44,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "that no training loss used: every rank-1 row is repeated with it")
     p.add_argument("--baseline-checkpoint", type=Path, metavar="CHECKPOINT",
                    help="a second generator (e.g. trained without geometry) reported beside --checkpoint")
+    p.add_argument("--external", type=Path, action="append", default=[], metavar="PATH",
+                   help="declare the network at PATH (any role; a folder: every file in it) trained elsewhere, on people "
+                        "this protocol does not test: taken without a training record that shows it (an arcface_torch "
+                        "backbone.pth, a recognizer trained on an image folder), and named in the report's header as "
+                        "external, user-declared. A record that shows a tested subject is refused all the same. Repeatable")
     p.add_argument("--no-warp-row", action="store_true", help="leave out the warp-only row (the geometric baseline)")
     p.add_argument("--prepared", type=Path, help="prepared-data folder (default: the checkpoint's)")
     p.add_argument("--out", type=Path, help="report folder (default: <run>/report)")
@@ -66,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     req = ReportRequest(args.checkpoint, args.protocol, args.recognizer, args.recognizer_arch, args.competitor_recognizer,
                         args.judge_recognizer, args.baseline_checkpoint, not args.no_warp_row, args.prepared, args.out,
                         args.flip, args.probes_per_column, args.device, args.runs_dir, progress=not args.quiet,
-                        probe_seed=args.probe_seed)
+                        probe_seed=args.probe_seed, external=tuple(args.external))
     if args.probes_per_column is not None and args.probes_per_column < 1:
         print(f"error: --probes-per-column needs at least 1, not {args.probes_per_column}", file=sys.stderr)
         return 2
@@ -77,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(report.paths["markdown"].read_text())
     print("wrote " + ", ".join(str(p) for p in report.paths.values()))
+    for warning in report.warnings:  # in the header too; said again where it cannot be missed
+        print(warning, file=sys.stderr)
     if args.wandb != "disabled":
         from frontalize.config import WandbConfig
 

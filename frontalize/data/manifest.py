@@ -5,6 +5,8 @@
 ``<protocol>_<size>.json`` with what holds for every row: the protocol, the crop size, the gallery
 flash chosen at preparation (07 by default; some papers use 06) and the dataset, named for who its people
 are ("SynthPIE v2 seed 0", "Multi-PIE"): networks record it, and evaluation compares subjects only within it.
+Manifests prepared before the dataset was recorded say nothing of their people: evaluation refuses them
+(``require_known_dataset``) with the command that prepares them again.
 
 A row (all values are strings, as CSV gives them):
   crop_path        the aligned crop, relative to the prepared folder
@@ -64,6 +66,15 @@ def _meta_path(prepared: Path, protocol: str, size: int) -> Path:
 UNKNOWN_DATASET = "unknown dataset (prepared before frontalize recorded it)"
 
 
+class UnknownDataset(ValueError):
+    """Manifests that do not say whose people they are: no network's subject ids can be checked against them."""
+
+
+def known_dataset(name: str | None) -> bool:
+    """Whether ``name`` says whose people these are (not the placeholder of manifests prepared before it was kept)."""
+    return bool(name) and not name.startswith(UNKNOWN_DATASET.split(" (")[0])
+
+
 @dataclass
 class Manifest:
     protocol: str
@@ -75,6 +86,17 @@ class Manifest:
 
     def subjects(self, split: str) -> set[int]:
         return {int(r["subject"]) for r in self.rows if r["split"] == split}
+
+    def require_known_dataset(self) -> str:
+        """The dataset whose people these are; ``UnknownDataset``, saying how to prepare again, when not recorded."""
+        if known_dataset(self.dataset):
+            return self.dataset
+        prepared = self.path.parent.parent if self.path else Path("PREPARED")
+        raise UnknownDataset(
+            f"{self.path or self.protocol}: prepared before frontalize recorded whose people these are, so no network's "
+            f"training record can be checked against its test subjects. Prepare it again: python data_prep/multipie.py "
+            f"--root ROOT --out {prepared} --size {self.size} (ROOT: the Multi-PIE or SynthPIE tree it came from)"
+        )
 
 
 def read_manifest(prepared: Path, protocol: str, size: int) -> Manifest:

@@ -53,6 +53,7 @@ def markdown_curve(points: list[dict], baselines: dict[str, dict], info: dict, t
              f"Probes: {val['probes_scored']} images of the {len(val['subjects'])} validation subjects the run held out "
              f"({', '.join(map(str, val['subjects']))}), against a gallery of {val['gallery']} frontal shots.",
              f"Judge `{info['judge']['path']}`: {info['judge']['trained_on']}.",
+             *info["judge"].get("independence", []),
              f"Clock: {info['clock']}.", "",
              "| step | minutes | minutes with checks | judge rank-1 all (%) | -45° (%) | +45° (%) | SSIM face | SSIM whole crop |",
              "|---|---|---|---|---|---|---|---|"]

@@ -7,7 +7,8 @@ table of ``identification.identify`` into that layout: a folded rank-1 figure is
 columns' probes together (each column's rate weighted by its probe count: every probe has one hit or miss in every
 rank-1 column), "all" is the per-camera table's (every probe once, the 0° ones included).  Raised cameras stay
 apart (DESIGN: a view from above is not the head-height view of the same yaw): "-45↑" folds into "±45↑".
-Only rank-1 is folded; image quality stays in the per-camera table.
+Only rank-1 is folded; image quality stays in the per-camera table.  A folded cell is hits among its probes too, so
+it has its 95 % interval (evaluation/cells.py) like every per-camera cell.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import io
 from typing import NamedTuple
 
 from frontalize.data.multipie import ALL_COLUMN, RAISED, column_yaw, is_raised
+from frontalize.evaluation.cells import INTERVAL_LABEL, interval_cell
 
 FOLD = "±"
 # the papers' rows, in their order, for each recognizer: raw, the geometric baseline, frontalized, their fusion
@@ -84,6 +86,7 @@ def folded_markdown(folded: dict, rows: list[FoldedRow], frontal_left_out: int =
         if any(name in folded[k] for k in keys):
             lines.append(f"| {label} | " + " | ".join(f"{100 * folded[k][name]:.1f}" if name in folded[k] else "–"
                                                      for k in keys) + " |")
+            lines.append(f"| {INTERVAL_LABEL} | " + " | ".join(interval_cell(folded[k], name) for k in keys) + " |")
     lines.append("| probes | " + " | ".join(str(folded[k]["probes"]) for k in keys) + " |")
     if frontal_left_out:
         lines += ["", f"Note: \"all\" counts every probe once, the {frontal_left_out} at 0° included (the frontal camera "

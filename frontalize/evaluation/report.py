@@ -6,6 +6,9 @@ yaws ascending, then the raised cameras, data/multipie.py), then "all".  The hea
 what it was trained on (runs/provenance.py), and how many probes were scored when a fixed subsample was; notes
 under the table say which probes a figure leaves out.  Below the per-camera table, the same rank-1 figures in
 the papers' layout, mirror columns folded by |yaw| (evaluation/folded.py), with its own CSV and chart.
+Every rank-1 cell carries its probe count (the "probes" row, the CSV's ``probes``) and Wilson's 95 % interval over
+those probes (evaluation/cells.py): a row under each rank-1 row in Markdown, ``rank1_<column>_low95`` and
+``_high95`` in the CSVs, ``rank1_intervals`` (hits, probes, bounds) in the JSON.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import numpy as np
 
 from frontalize.data.images import write_png
 from frontalize.data.multipie import ALL_COLUMN, RAISED, column_order, column_yaw, is_raised
+from frontalize.evaluation.cells import INTERVAL_LABEL, LEVEL, METHOD, interval_cell, intervals_of, rank1_share
 from frontalize.evaluation.folded import (
     FOLDED_VIEWS, FoldedRow, fold_by_abs_yaw, folded_chart_png, folded_markdown, frontal_probes_left_out,
 )
@@ -145,11 +149,14 @@ def markdown_table(table: dict, title: str, networks: list[tuple[str, str, Train
     if header:
         lines += [*header, ""]
     lines += ["| yaw | " + " | ".join(column_heading(c) for c in keys) + " |", "|---|" + "---|" * len(keys)]
-    rows = [(rank1_label(c), c, lambda v: f"{100 * v:.1f}") for c in rank1_columns(table)]
+    rank1 = rank1_columns(table)
+    rows = [(rank1_label(c), c, lambda v: f"{100 * v:.1f}") for c in rank1]
     rows += [(label, key, fmt.format) for key, label, fmt in quality_columns(table)]
     for label, key, fmt in rows:
         if any(key in table[k] for k in columns):
             lines.append(f"| {label} | " + " | ".join(fmt(table[k][key]) if key in table[k] else "–" for k in keys) + " |")
+            if key in rank1:  # how sure the row above is
+                lines.append(f"| {INTERVAL_LABEL} | " + " | ".join(interval_cell(table[k], key) for k in keys) + " |")
     lines.append("| probes | " + " | ".join(str(table[k]["probes"]) for k in keys) + " |")
     if any(WITH_TARGET in table[k] for k in keys):
         lines.append("| probes with a target | " + " | ".join(str(int(table[k].get(WITH_TARGET, 0))) for k in keys) + " |")
@@ -194,11 +201,30 @@ def _chart_png(table: dict, title: str) -> bytes:
     return buf.getvalue()
 
 
+def rank1_csv_columns(columns: list[str]) -> list[str]:
+    """Each rank-1 column's CSV columns: the rate, then its 95 % interval's bounds."""
+    return [name for c in columns for name in (f"rank1_{c}", f"rank1_{c}_low95", f"rank1_{c}_high95")]
+
+
+def rank1_csv_cells(row: dict, columns: list[str]) -> list[str]:
+    """A row's rank-1 cells for the CSV, each as rate, low and high bound ("" where the row has no such cell)."""
+    cells = []
+    for c in columns:
+        if c not in row:
+            cells += ["", "", ""]
+            continue
+        low, high = rank1_share(row, c).interval
+        cells += [f"{row[c]:.4f}", f"{low:.4f}", f"{high:.4f}"]
+    return cells
+
+
 def write_report(result: dict, out_dir: Path, protocol: str, title: str, samples: dict | None = None,
-                 networks: list[tuple[str, str, TrainedOn]] = (), dataset: str | None = None) -> dict[str, Path]:
+                 networks: list[tuple[str, str, TrainedOn]] = (), dataset: str | None = None,
+                 header: list[str] = ()) -> dict[str, Path]:
     """Write the report of one protocol; returns the paths by kind (csv, markdown, chart, samples, json).
 
-    ``networks``: (role, checkpoint, what it was trained on) of every network the figures come from."""
+    ``networks``: (role, checkpoint, what it was trained on) of every network the figures come from; ``header``:
+    lines the header adds (how the judge differs, warnings)."""
     out_dir = Path(out_dir)
     table = result["table"]
     keys = table_columns(table) + [ALL_COLUMN]
@@ -210,22 +236,23 @@ def write_report(result: dict, out_dir: Path, protocol: str, title: str, samples
              "folded_chart": out_dir / f"rank1_{protocol}_by_abs_yaw.png"}
     papers_rows = folded_rows(table)
     folded = fold_by_abs_yaw(table, [r.column for r in papers_rows])
-    header = [line for line in (subsample_line(result),) if line]
+    lines = [*header, *[line for line in (subsample_line(result),) if line]]
     with atomic_open(paths["csv"], "w") as f:
         w = csv.writer(f)
         counts = [c for c in COUNTS[1:] if any(c in row for row in table.values())]
         extra = sorted({k for row in table.values() for k in row if _is_quality(k)}, key=lambda c: (c.count("_"), c))
-        w.writerow(["yaw", "probes", *counts] + [f"rank1_{c}" for c in columns] + extra)
+        w.writerow(["yaw", "probes", *counts] + rank1_csv_columns(columns) + extra)
         for k in keys:
             v = table[k]
-            w.writerow([k, v["probes"], *[int(v.get(c, 0)) for c in counts]]
-                       + [f"{v[m]:.4f}" if m in v else "" for m in columns + extra])
+            w.writerow([k, v["probes"], *[int(v.get(c, 0)) for c in counts]] + rank1_csv_cells(v, columns)
+                       + [f"{v[m]:.4f}" if m in v else "" for m in extra])
+    folded_columns = [r.column for r in papers_rows]
     with atomic_open(paths["folded_csv"], "w") as f:
         w = csv.writer(f)
-        w.writerow(["yaw", "probes"] + [f"rank1_{r.column}" for r in papers_rows])
+        w.writerow(["yaw", "probes"] + rank1_csv_columns(folded_columns))
         for k, v in folded.items():
-            w.writerow([k, v["probes"]] + [f"{v[r.column]:.4f}" if r.column in v else "" for r in papers_rows])
-    atomic_write_text(paths["markdown"], markdown_table(table, title, networks, notes, header) + "\n"
+            w.writerow([k, v["probes"]] + rank1_csv_cells(v, folded_columns))
+    atomic_write_text(paths["markdown"], markdown_table(table, title, networks, notes, lines) + "\n"
                       + folded_markdown(folded, papers_rows, frontal_probes_left_out(table)))
     atomic_write_bytes(paths["chart"], _chart_png(table, title))
     atomic_write_bytes(paths["folded_chart"], folded_chart_png(folded, papers_rows, title))
@@ -237,9 +264,16 @@ def write_report(result: dict, out_dir: Path, protocol: str, title: str, samples
         "protocol": protocol, "title": title, "dataset": dataset,
         "networks": [{"role": role, "path": str(path), "trained_on": record.describe(), "record": json.loads(record.to_json())}
                      for role, path, record in networks],
+        "header": list(header),
         "columns": keys,
         "table": {k: table[k] for k in keys},
         "by_abs_yaw": folded,
+        "rank1_intervals": {
+            "level": LEVEL, "method": METHOD,
+            "table": intervals_of({k: table[k] for k in keys}, columns),
+            "by_abs_yaw": intervals_of(folded, folded_columns),
+            "by_recording": {rec: intervals_of(t, rank1_columns(t)) for rec, t in result.get("by_recording", {}).items()},
+        },
         "subsample": result.get("subsample"),
         "by_recording": {rec: {str(k): v for k, v in t.items()} for rec, t in result.get("by_recording", {}).items()},
         "without_gallery": result.get("without_gallery", {"subjects": [], "probes": 0}),

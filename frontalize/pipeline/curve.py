@@ -4,8 +4,10 @@ For every step checkpoint of the run (``<run>/checkpoints/step_*.pt``) the gener
 of the weights where training kept one (``inference.frontalizer.load_generator``), frontalizes the run's
 validation probes: every image of the training subjects the run held out to choose ``best.pt`` on
 (``training/validation.py``), matched against a gallery of every training subject's frontal shot.  No network
-trained on these faces: the generator never saw them, and the judge must not have either (checked against its
-training record where it has one).  Per checkpoint:
+trained on these faces: the generator never saw them, and the judge must not have either.  Both are checked against
+their training records before anything is measured, as ``frontalize eval`` checks them: a record that cannot show
+whom the network saw, or none, is taken only where the user declares the network external (``external``); the
+judge must be independent of the run's recognizer (pipeline/judging.py).  Per checkpoint:
 
   rank-1    the independent judge's, over every probe (``all``) and at the -45 and +45 degree columns
             (``evaluation.identification.identify``, the evaluator behind every rank-1 table);
@@ -39,10 +41,13 @@ from frontalize.evaluation.curve_report import write_curve
 from frontalize.evaluation.identification import Scorer, generator_view, identify, warp_view
 from frontalize.evaluation.quality import WITH_TARGET, TargetQuality
 from frontalize.inference.frontalizer import load_generator_with_record
+from frontalize.pipeline.judging import judge_lines
 from frontalize.recognition.recognizer import Recognizer, recognizer_record
 from frontalize.runs import checkpoint as ckpt
 from frontalize.runs.folders import NoCheckpoint
-from frontalize.runs.provenance import Contaminated, Unrecorded, load_lazily, subject_ranges
+from frontalize.runs.provenance import (
+    EXTERNAL, Contaminated, TrainedOn, Unrecorded, check_people, load_lazily, read_admitted, read_record, subject_ranges,
+)
 from frontalize.training.validation import hold_out_subjects, validation_rows
 
 RANK1_COLUMNS = ("-45", "+45", ALL_COLUMN)  # the judge's rank-1 reported per point
@@ -120,6 +125,7 @@ class CurveRequest:
     per_yaw: int | None = None  # None: every validation probe
     device: str = "cpu"
     progress: bool = True
+    external: tuple[Path, ...] = ()  # networks the user declares trained elsewhere, on other people (--external)
 
 
 @dataclass
@@ -146,20 +152,46 @@ def run_files(run: Path) -> tuple[list[Path], object]:
     return checkpoints, from_yaml((run / "config.yaml").read_text())
 
 
-def judge_description(path: Path, validation: set[int], dataset: str, size: int) -> str:
-    """What the judge was trained on, refusing one whose record shows a validation subject or other-sized crops.
-    A judge without a record is used, and the curve says it could not be checked."""
-    try:
-        record = recognizer_record(path)
-    except Unrecorded:
-        return "no training record (written before frontalize kept one): not checked against the validation subjects"
+def judge_record(path: Path, validation: set[int], dataset: str, size: int, external=()) -> TrainedOn:
+    """What the judge was trained on, refusing one that saw a validation subject, trained on other-sized crops, or
+    whose record cannot show whom it saw (none, or data from elsewhere) unless the user declared it external."""
+    record = read_admitted(path, recognizer_record, dataset, external)
+    check_people("judge", path, record, dataset)
     seen = record.overlap(validation, dataset)
     if seen:
         raise Contaminated(f"refusing the judge {path}: it trained on {len(seen)} of the run's {len(validation)} validation "
                            f"subjects ({subject_ranges(seen)}), the faces the curve identifies ({record.describe()})")
     if record.size is not None and record.size != size:
         raise Contaminated(f"refusing the judge {path}: it was trained on {record.size}-px crops, the run works at {size} px")
-    return record.describe()
+    return record
+
+
+def generator_records(checkpoints: list[Path], validation: set[int], dataset: str, external=()) -> dict[Path, TrainedOn]:
+    """Each step checkpoint's record, refusing one that trained on a validation subject, or whose record cannot show
+    whom it saw (none, or another dataset's people) unless the user declared it (or the run folder) external."""
+    records = {}
+    for path in checkpoints:
+        record = read_admitted(path, lambda p: read_record(p, "generator"), dataset, external)
+        check_people("generator", path, record, dataset)
+        seen = set(record.subjects) & validation if record.same_people(dataset) else set()
+        if seen:
+            raise Contaminated(f"refusing the generator {path}: it trained on {len(seen)} of the validation subjects "
+                               f"({subject_ranges(seen)}) the curve identifies ({record.describe()})")
+        records[path] = record
+    return records
+
+
+def shared_recognizer(cfg, dataset: str, external=()) -> tuple[Path | None, TrainedOn | None]:
+    """The run's recognizer (its identity loss and validation scorer, ``loss.recognizer``) and its record, where it is
+    still there: the one the judge must not be, and whose subjects it must have trained on (one without a record
+    counts as trained elsewhere: then only an external judge compares with it)."""
+    path = cfg.loss.recognizer
+    if not path or path == "auto" or not Path(path).exists():
+        return None, None
+    try:
+        return Path(path), read_admitted(Path(path), recognizer_record, dataset, external)
+    except Unrecorded:
+        return Path(path), TrainedOn(f"{EXTERNAL}: no training record", None, None, ())
 
 
 def checkpoint_step(path: Path) -> int:
@@ -178,6 +210,7 @@ def time_to_quality(req: CurveRequest) -> Curve:
     protocol, size = cfg.data.protocol, cfg.data.size
     prepared = Path(req.prepared or cfg.data.prepared)
     manifest = read_manifest(prepared, protocol, size)
+    manifest.require_known_dataset()
     rows, held = hold_out_subjects(manifest.rows, cfg.data.val_subjects)
     if not held:
         raise ValueError(f"{run} held out no validation subjects (data.val_subjects=0): there are no faces that neither "
@@ -185,7 +218,10 @@ def time_to_quality(req: CurveRequest) -> Curve:
     val_rows = validation_rows(rows, manifest.gallery_flash, protocol)
     if not all(r.get("landmarks") for r in val_rows):
         raise ValueError(f"the prepared data in {prepared} has no landmarks: the warp-only baseline (step 0) needs them")
-    judge_note = judge_description(Path(req.judge), held, manifest.dataset, size)
+    judge_trained_on = judge_record(Path(req.judge), held, manifest.dataset, size, req.external)
+    records = generator_records(checkpoints, held, manifest.dataset, req.external)
+    shared, shared_trained_on = shared_recognizer(cfg, manifest.dataset, req.external)
+    independence = judge_lines(Path(req.judge), judge_trained_on, shared, shared_trained_on, list(records.items()))
     judge = Recognizer.load(req.judge).to(device)
 
     def measure(view, transform):
@@ -199,10 +235,11 @@ def time_to_quality(req: CurveRequest) -> Curve:
     points = [{"step": WARP_STEP, "checkpoint": "", "train_s": 0.0, "elapsed_s": 0.0, "validation_s": 0.0,
                **baselines["warp"]}]
     for path, step in zip(checkpoints, steps):
-        generator, g_cfg, record = load_generator_with_record(path, device)
+        generator, g_cfg, _ = load_generator_with_record(path, device)
+        record = records[path]
         if g_cfg.data.size != size:
             raise ValueError(f"{path} works at {g_cfg.data.size} px, the run's config at {size} px")
-        if record is not None and record.validation and set(record.validation) != held:
+        if record.validation and set(record.validation) != held:
             raise ValueError(f"{path} chose its checkpoint on subjects {subject_ranges(record.validation)}, but "
                              f"{prepared} holds out {subject_ranges(held)}: is this the run's prepared data?")
         c = clock[step]
@@ -216,7 +253,7 @@ def time_to_quality(req: CurveRequest) -> Curve:
     probes = sum(r["role"] == "probe" for r in val_rows)
     info = {
         "run": str(run), "prepared": str(prepared), "size": size,
-        "judge": {"path": str(req.judge), "trained_on": judge_note},
+        "judge": {"path": str(req.judge), "trained_on": judge_trained_on.describe(), "independence": independence},
         "validation": {"subjects": sorted(held), "probes": probes, "probes_scored": points[0]["probes"],
                        "gallery": len(val_rows) - probes},
         "best_step": best_step,

@@ -31,6 +31,7 @@ from frontalize.preparation.prep import PrepConfig, prepare
 from frontalize.inference.frontalizer import Frontalizer, frontalize_files
 from frontalize.pipeline.data import DEFAULT_PRESET, DEFAULT_SIZE, generate_default
 from frontalize.pipeline.evaluate import ReportRequest, identity_report
+from frontalize.pipeline.judging import judge_lookup_check
 from frontalize.pipeline.gan import launch
 from frontalize.pipeline.real_faces import RealFaceRequest, real_face_report
 from frontalize.pipeline.recognizer import (
@@ -188,13 +189,15 @@ def run_demo(out: Path | None = None, runs: Path = Path("runs"), progress: bool 
                                              overrides=[*shared_recipe_overrides(plan.protocol, val_subjects),
                                                         *recognizer_overrides], protocol=plan.protocol)
 
-    judge = newest_suitable_recognizer(paths.runs, replace(evaluated, split=recognizer_split(plan.protocol, JUDGE_RECIPE)),
-                                       JUDGE)
+    judge_use = replace(evaluated, split=recognizer_split(plan.protocol, JUDGE_RECIPE))
+    judge = newest_suitable_recognizer(paths.runs, judge_use, JUDGE, judge_lookup_check(recognizer, judge_use.check("recognizer")))
     steps.begin("the independent judge (IResNet-34 layout, another seed; no training loss uses it)"
                 + (f": using {judge}" if judge else ""), recipe_command(JUDGE_RECIPE, paths.prepared, plan.protocol), "judge")
     if judge is None:
+        # the shared recognizer's exclusions too: the report refuses a judge trained on other subjects than it
         judge = train_recognizer_recipe(JUDGE_RECIPE, JUDGE, paths.prepared, DEFAULT_SIZE, paths.runs, progress=progress,
-                                        overrides=list(recognizer_overrides), protocol=plan.protocol)
+                                        overrides=[*shared_recipe_overrides(plan.protocol, val_subjects),
+                                                   *recognizer_overrides], protocol=plan.protocol)
 
     run = finished_gan_run(paths.runs, plan.setting, evaluated.check("generator"))
     steps.begin(f"GAN {plan.setting}, CPU configuration" + (f": using the finished run {run}" if run else ""),

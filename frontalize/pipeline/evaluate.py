@@ -7,11 +7,15 @@ Without ``--checkpoint`` the generator is the newest one that suits the protocol
 Every network the figures come from (generator, shared recognizer, judge, all-pose competitor, baseline
 generator) is checked against its training record before anything is measured: one that trained on, or chose
 its checkpoint with, a subject the protocol tests is refused, naming the overlap, and so is one trained at
-another crop size (runs/provenance.py).  The report's header names each network and its training data.
+another crop size, and one whose record cannot show whom it saw unless the user declared it external
+(``external``, runs/provenance.py).  Manifests that do not say whose people they are are refused.  The judge must
+be independent (pipeline/judging.py).  The report's header names each network and its training data, how the judge
+differs from the shared recognizer, and any network trained on other manifests of the same people.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -22,10 +26,12 @@ from frontalize.evaluation.identification import Scorer, generator_view, identif
 from frontalize.evaluation.quality import TargetQuality
 from frontalize.evaluation.report import write_report
 from frontalize.inference.frontalizer import load_generator
+from frontalize.pipeline.judging import judge_lines
 from frontalize.recognition.recognizer import Recognizer, recognizer_record
 from frontalize.runs.folders import NoCheckpoint, newest_generator_checkpoint, newest_recognizer
 from frontalize.runs.provenance import (
-    UNRECORDED, TrainedOn, Unrecorded, Use, check_clean, load_lazily, read_record, record_of,
+    UNRECORDED, TrainedOn, Unrecorded, Use, check_clean, load_lazily, manifest_drift, read_admitted, read_record,
+    record_of,
 )
 
 
@@ -80,6 +86,7 @@ class ReportRequest:
     runs_dir: Path = Path("runs")
     progress: bool = True
     probe_seed: int = 0  # the probe subsample's seed (per_yaw)
+    external: tuple[Path, ...] = ()  # networks the user declares trained elsewhere, on other people (--external)
 
 
 @dataclass
@@ -91,6 +98,7 @@ class Report:
     checkpoint: Path
     setting: str
     networks: list[tuple[str, str, TrainedOn]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # flagged in the header: networks trained on other manifests
 
 
 def default_generator(req: "ReportRequest") -> Path:
@@ -100,10 +108,41 @@ def default_generator(req: "ReportRequest") -> Path:
 
 
 def check_networks(networks: list[tuple[str, Path, TrainedOn]], protocol: str, manifest, size: int) -> None:
-    """Refuse any network that saw a subject ``protocol`` tests (in the manifest's people), or other-sized crops."""
+    """Refuse any network that saw a subject ``protocol`` tests (in the manifest's people), or other-sized crops, or
+    whose record cannot show whom it saw (unless declared external)."""
     tested = manifest.subjects("test")
     for name, path, record in networks:
         check_clean(name, path, record, protocol, tested, manifest.dataset, size)
+
+
+def drift_warnings(networks: list[tuple[str, Path, TrainedOn]], prepared: Path, dataset: str) -> list[str]:
+    """The header's warning for each network trained on other manifests of the same people (runs/provenance.py)."""
+    return [f"Warning: the {name} `{path}`: {why}." for name, path, record in networks
+            for why in [manifest_drift(record, prepared, dataset)] if why]
+
+
+def recorded_networks(req: ReportRequest, checkpoint: Path, recognizer: Path,
+                      dataset: str) -> list[tuple[str, Path, TrainedOn]]:
+    """(role, file, record) of every network the figures come from; the user's word where declared external."""
+    def recorded(name: str, path: Path, read) -> tuple[str, Path, TrainedOn]:
+        return name, path, read_admitted(path, read, dataset, req.external)
+
+    networks = [recorded("generator", checkpoint, partial(read_record, what="generator")),
+                recorded("shared recognizer", recognizer, recognizer_record)]
+    if req.judge:
+        networks.append(recorded("independent judge", req.judge, recognizer_record))
+    if req.competitor:
+        networks.append(recorded("all-pose competitor", req.competitor, recognizer_record))
+    if req.baseline:
+        networks.append(recorded("baseline generator", req.baseline, partial(read_record, what="baseline generator")))
+    return networks
+
+
+def judge_header(req: ReportRequest, networks: list[tuple[str, Path, TrainedOn]]) -> list[str]:
+    """How the judge differs from the shared recognizer; ``NotIndependent`` where it does not (pipeline/judging.py)."""
+    found = {name: (path, record) for name, path, record in networks}
+    judged = [found[name] for name in ("generator", "baseline generator") if name in found]
+    return judge_lines(*found["independent judge"], *found["shared recognizer"], judged, req.recognizer_arch)
 
 
 def identity_report(req: ReportRequest) -> Report:
@@ -114,20 +153,16 @@ def identity_report(req: ReportRequest) -> Report:
     prepared = req.prepared or Path(cfg.data.prepared)
     size = cfg.data.size
     manifest = read_manifest(prepared, protocol, size)
+    manifest.require_known_dataset()
     use = Use(protocol, manifest.dataset, size, frozenset(manifest.subjects("test")))
     rec_path = (req.recognizer or training_recognizer(cfg)
                 or newest_recognizer(req.runs_dir, check=use.check("recognizer"), wanted=use.describe()))
     if rec_path is None:
         raise NoCheckpoint("no trained recognizer: python scripts/train_recognizer.py --config configs/recognizer_synthpie.yaml")
-    networks = [("generator", checkpoint, read_record(checkpoint, "generator")),
-                ("shared recognizer", rec_path, recognizer_record(rec_path, req.recognizer_arch))]
-    if req.judge:
-        networks.append(("independent judge", req.judge, recognizer_record(req.judge)))
-    if req.competitor:
-        networks.append(("all-pose competitor", req.competitor, recognizer_record(req.competitor)))
-    if req.baseline:
-        networks.append(("baseline generator", req.baseline, read_record(req.baseline, "baseline generator")))
+    networks = recorded_networks(req, checkpoint, rec_path, manifest.dataset)
     check_networks(networks, protocol, manifest, size)
+    header = judge_header(req, networks) if req.judge else []
+    warnings = drift_warnings(networks, prepared, manifest.dataset)
     shared = Scorer("", Recognizer.load(rec_path, arch=req.recognizer_arch).to(device))
     scorers = [shared]
     if req.judge:
@@ -152,8 +187,9 @@ def identity_report(req: ReportRequest) -> Report:
     title = (f"{cfg.setting} (geometry: {cfg.model.geometry}) on {protocol} ({run.name}/{checkpoint.name}), "
              f"recognizer {Path(rec_path).parent.name}" + (f", judge {Path(req.judge).parent.name}" if req.judge else ""))
     listed = [(name, str(path), record) for name, path, record in networks]
-    paths = write_report(result, req.out or run / "report", protocol, title, quality.samples, listed, manifest.dataset)
-    return Report(result, paths, title, protocol, checkpoint, cfg.setting, listed)
+    paths = write_report(result, req.out or run / "report", protocol, title, quality.samples, listed, manifest.dataset,
+                         header=[*warnings, *header])
+    return Report(result, paths, title, protocol, checkpoint, cfg.setting, listed, warnings)
 
 
 def log_report(report: Report, mode: str, project: str, init_timeout: int) -> None:

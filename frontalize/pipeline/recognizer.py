@@ -61,10 +61,11 @@ def scorer_use(prepared: Path, protocol: str, size: int, val_subjects: int) -> U
                validation_subjects(manifest.subjects("train"), val_subjects), recognizer_split(protocol))
 
 
-def newest_suitable_recognizer(runs_root: Path, use: Use, kind: str = RECOGNIZER) -> Path | None:
-    """The newest recognizer that suits ``use``; None (after saying which were passed over, and why) when none does."""
+def newest_suitable_recognizer(runs_root: Path, use: Use, kind: str = RECOGNIZER, check=None) -> Path | None:
+    """The newest recognizer that suits ``use`` (``check``, when given, instead of ``use``'s own: a judge's, which also
+    asks for independence); None (after saying which were passed over, and why) when none does."""
     try:
-        return newest_recognizer(runs_root, kind, use.check("recognizer"), use.describe())
+        return newest_recognizer(runs_root, kind, check or use.check("recognizer"), use.describe())
     except NoneSuits as e:
         print("\n".join(["passing over every trained recognizer:", *e.skipped]))
         return None

@@ -70,13 +70,19 @@ class IResNet(nn.Module):
         return self.features(self.fc(x))
 
 
-def get_backbone(name: str, width: float = 1.0, embedding: int = 512, dropout: float = 0.0) -> IResNet:
-    """r18 / r34 / r50 / r100 as published by arcface_torch; ``tiny``: r18 depths at a quarter width, 128-d."""
+def backbone_shape(name: str, width: float = 1.0, embedding: int = 512) -> tuple[str, float, int]:
+    """(depths, width, embedding) that ``get_backbone`` builds: ``tiny`` is r18's depths at a quarter width, 128-d."""
     if name == "tiny":
-        return IResNet(DEPTHS["r18"], width=0.25 if width == 1.0 else width, embedding=128 if embedding == 512 else embedding)
+        return "r18", 0.25 if width == 1.0 else width, 128 if embedding == 512 else embedding
     if name not in DEPTHS:
         raise KeyError(f"unknown backbone {name!r}; known: {', '.join([*DEPTHS, 'tiny'])}")
-    return IResNet(DEPTHS[name], width, embedding, dropout)
+    return name, width, embedding
+
+
+def get_backbone(name: str, width: float = 1.0, embedding: int = 512, dropout: float = 0.0) -> IResNet:
+    """r18 / r34 / r50 / r100 as published by arcface_torch; ``tiny``: r18 depths at a quarter width, 128-d."""
+    depths, width, embedding = backbone_shape(name, width, embedding)
+    return IResNet(DEPTHS[depths], width, embedding, dropout if name != "tiny" else 0.0)
 
 
 def load_backbone_weights(model: IResNet, path) -> None:

@@ -5,19 +5,28 @@ generator produce; their ArcFace region is a fixed central window, see frontaliz
 ArcFace-aligned 112x112 crops (``arcface_aligned=True``).  Output: L2-normalised embeddings.
 The network stays frozen and in eval mode whatever its owner does; gradients flow to the *input*,
 which is what the identity loss needs.
+
+A recognizer file is one of: our final checkpoint (``recognizer.pt``: weights, architecture, training record), one
+of its trainer's step checkpoints (``checkpoints/step_*.pt``: the same and the optimiser's state), or a bare
+arcface_torch state dict (weights only: its architecture is given, and it records nothing).  Whatever the layout,
+the record is read where the file has one (``recognizer_record``), and the weights have one digest
+(``weights_digest``), so a copy in another layout is the same network.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
 from torch import nn
 from torch.nn import functional as F
 
 from frontalize.data.template import ARCFACE_SIZE, TEMPLATE_ZOOM
-from frontalize.recognition.iresnet import IResNet, get_backbone, load_backbone_weights
-from frontalize.runs.provenance import EXTERNAL, TrainedOn, load_lazily, record_of
+from frontalize.recognition.iresnet import IResNet, backbone_shape, get_backbone, load_backbone_weights
+from frontalize.runs.provenance import TrainedOn, load_lazily, record_of
 
 # the template crop resized so that its ArcFace window is exactly ARCFACE_SIZE pixels, then cut out
 _RESIZED = int(round(ARCFACE_SIZE / TEMPLATE_ZOOM))
@@ -71,8 +80,8 @@ class Recognizer(nn.Module):
                 "or pass an arcface_torch backbone.pth with its architecture (r18/r34/r50/r100)."
             )
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "backbone_config" in state:
-            bc = json.loads(state["backbone_config"])
+        bc = backbone_config(state)
+        if bc is not None:
             model = get_backbone(bc["arch"], bc["width"], bc["embedding"])
             model.load_state_dict(state["backbone"], strict=True)
         else:
@@ -83,16 +92,89 @@ class Recognizer(nn.Module):
         return cls(model).to(device)
 
 
-def recognizer_record(path: str | Path, arch: str | None = None) -> TrainedOn:
-    """What a recognizer checkpoint was trained on: its record (``Unrecorded`` when it has none); a bare
-    arcface_torch backbone (given with its architecture) is other people's weights, trained elsewhere."""
+def backbone_config(state) -> dict | None:
+    """The architecture a recognizer file records (arch, width, embedding): ``backbone_config`` (final checkpoints,
+    and step checkpoints since they carry it), else a step checkpoint's recognizer config; None for a bare state dict."""
+    if not isinstance(state, dict) or "backbone" not in state:
+        return None
+    if "backbone_config" in state:
+        return json.loads(state["backbone_config"])
+    if isinstance(state.get("config"), str):  # a step checkpoint written before it carried backbone_config
+        model = (yaml.safe_load(state["config"]) or {}).get("model") or {}
+        if "arch" in model:
+            return {"arch": model["arch"], "width": model.get("width", 1.0), "embedding": model.get("embedding", 512)}
+    return None
+
+
+def recognizer_record(path: str | Path) -> TrainedOn:
+    """What a recognizer file was trained on, whatever its layout (final or step checkpoint): its record;
+    ``Unrecorded`` when it has none (a bare state dict, weights from elsewhere: only the user can vouch for those)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"recognizer checkpoint not found: {path}")
+    return record_of(load_lazily(path), path, "recognizer")
+
+
+def backbone_weights(state) -> dict:
+    """The backbone's tensors of a recognizer file's contents, whatever its layout."""
+    weights = state["backbone"] if isinstance(state, dict) and "backbone" in state else state
+    if not isinstance(weights, dict) or not any(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise ValueError("no backbone weights in it")
+    return {k: v for k, v in weights.items() if isinstance(v, torch.Tensor)}
+
+
+def weights_digest(path: str | Path) -> str:
+    """The first 16 hex digits of the SHA-256 of the backbone's tensors (names, dtypes, shapes, bytes): one value for
+    the same weights in any file or layout."""
+    try:
+        weights = backbone_weights(load_lazily(path))
+    except ValueError as e:
+        raise ValueError(f"{path}: not a recognizer ({e})") from None
+    h = hashlib.sha256()
+    for name in sorted(weights):
+        t = weights[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RecognizerFile:
+    """What tells two recognizer files apart: where, which weights, which architecture, which seed."""
+
+    path: Path
+    digest: str
+    architecture: tuple[str, float, int] | None  # (depths, width, embedding) as built; None: not recorded
+    seed: int | None  # the training seed; None: not recorded
+
+    def describe_architecture(self) -> str:
+        if self.architecture is None:
+            return "architecture not recorded"
+        depths, width, embedding = self.architecture
+        return f"IResNet {depths} layout at width {width:g}, {embedding}-d"
+
+
+def _training_seed(state, path: Path, record: TrainedOn | None) -> int | None:
+    """The seed it was trained with: its record's, a step checkpoint's config, else its run folder's config.yaml."""
+    if record is not None and "seed" in record.notes:
+        return int(record.notes["seed"])
+    texts = [state["config"]] if isinstance(state, dict) and isinstance(state.get("config"), str) else []
+    if (path.parent / "config.yaml").exists():
+        texts.append((path.parent / "config.yaml").read_text())
+    for text in texts:
+        doc = yaml.safe_load(text) or {}
+        if "arch" in (doc.get("model") or {}) and "seed" in (doc.get("train") or {}):  # a recognizer's config
+            return int(doc["train"]["seed"])
+    return None
+
+
+def recognizer_file(path: str | Path, arch: str | None = None, record: TrainedOn | None = None) -> RecognizerFile:
+    """``path``'s digest, architecture (its own, else ``arch`` for a bare state dict) and training seed."""
+    path = Path(path)
     state = load_lazily(path)
-    if isinstance(state, dict) and "backbone_config" in state:
-        return record_of(state, path, "recognizer")
-    return TrainedOn(f"{EXTERNAL}: arcface_torch backbone {path}" + (f" ({arch})" if arch else ""), None, None, ())
+    bc = backbone_config(state)
+    shape = backbone_shape(bc["arch"], bc["width"], bc["embedding"]) if bc else backbone_shape(arch) if arch else None
+    return RecognizerFile(path, weights_digest(path), shape, _training_seed(state, path, record))
 
 
 def _prepare(rec: Recognizer, images: torch.Tensor) -> torch.Tensor:

@@ -6,10 +6,11 @@ minus every subject that is a *test* subject of any protocol in ``data.exclude_t
 recognizer must never have seen the people it later identifies) and the last ``data.exclude_validation``
 training subjects of its protocol and of each of those (the validation identities a GAN run chooses its
 checkpoint on, data/protocols.py: the recognizer that scores that choice must not know them);
-``folder`` — root/<identity>/<image>; ``recordio`` — insightface train.rec/train.idx.  Every checkpoint
-records what it was trained on (runs/provenance.py): the identities actually used, or "external" data.  Batches and their augmentation are a pure function of
-(seed, step) (data/sampling.py), so two runs of one configuration train on the same pictures and a
-resumed run continues exactly.  At the end it reports rank-1 by pose on the test split of each
+``folder`` — root/<identity>/<image>; ``recordio`` — insightface train.rec/train.idx.  Every checkpoint, the
+final ``recognizer.pt`` and each ``checkpoints/step_*.pt``, records what it was trained on (runs/provenance.py: the
+identities actually used, or "external" data, and the seed) and its architecture.  Batches and their augmentation
+are a pure function of (seed, step) (data/sampling.py), so two runs of one configuration train on the same pictures
+and a resumed run continues exactly.  At the end it reports rank-1 by pose on the test split of each
 protocol in ``eval.protocols`` (evaluation/identification.py) and accuracy on any ``eval.bins``.
 """
 from __future__ import annotations
@@ -47,7 +48,7 @@ def build_dataset(cfg: RecognizerConfig):
     """The training images and the record of what they are (``TrainedOn``: who, which split, which manifests)."""
     d = cfg.data
     augment = rdata.default_augment(d.degrade)
-    notes = {"recipe": cfg.name}
+    notes = {"recipe": cfg.name, "seed": cfg.train.seed}  # the seed: what tells a judge from a re-run of the shared one
     if d.source == "folder":
         return rdata.ImageFolderFaces(Path(d.folder), augment=augment), TrainedOn(f"{EXTERNAL}: image folder {d.folder}",
                                                                                    None, None, (), notes=notes)
@@ -132,6 +133,8 @@ def train(cfg: RecognizerConfig, resume: bool = False, progress: bool = True) ->
     precision = choose_precision(device, t.amp, t.amp_dtype)
     scaler = precision.scaler()
     step, wandb_id = 0, None
+    # every checkpoint, step or final, says what it is and what it was trained on: any of them may be passed on
+    architecture = json.dumps({"arch": m.arch, "width": m.width, "embedding": m.embedding})
     last = ckpt.latest(run_dir / "checkpoints")
     if last is not None:
         state = ckpt.load(last)
@@ -184,7 +187,7 @@ def train(cfg: RecognizerConfig, resume: bool = False, progress: bool = True) ->
                 "backbone": backbone.state_dict(), "head": head.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "scaler": scaler.state_dict(), "step": step, "epoch": epoch,
                 "rng": ckpt.rng_state(), "wandb_id": tracker.run_id or "", "config": recognizer_yaml(cfg),
-                RECORD_KEY: trained_on.to_json(),
+                RECORD_KEY: trained_on.to_json(), "backbone_config": architecture,
             })
             ckpt.prune(run_dir / "checkpoints", t.keep_last)
             seen = correct = 0
@@ -192,8 +195,7 @@ def train(cfg: RecognizerConfig, resume: bool = False, progress: bool = True) ->
     bar.close()
     train_seconds = time.perf_counter() - t_start
     final = run_dir / "recognizer.pt"
-    ckpt.save(final, {"backbone": backbone.state_dict(), RECORD_KEY: trained_on.to_json(),
-                      "backbone_config": json.dumps({"arch": m.arch, "width": m.width, "embedding": m.embedding})})
+    ckpt.save(final, {"backbone": backbone.state_dict(), RECORD_KEY: trained_on.to_json(), "backbone_config": architecture})
     report = evaluate_run(cfg, Recognizer.load(final, device=str(device)), device, progress)
     report["train_seconds"] = round(train_seconds, 1)
     atomic_write_text(run_dir / "eval.json", json.dumps(report, indent=1))

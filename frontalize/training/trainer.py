@@ -30,7 +30,7 @@ from frontalize.losses.adversarial import clip_weights
 from frontalize.losses.reconstruction import IdentityLoss, VGGRelu7Features
 from frontalize.models.factory import build_critics, build_generator
 from frontalize.models.vgg import VGGFaceEncoder
-from frontalize.recognition.recognizer import Recognizer, recognizer_record
+from frontalize.recognition.recognizer import Recognizer, recognizer_record, weights_digest
 from frontalize.runs import checkpoint as ckpt
 from frontalize.runs import distributed as ddp
 from frontalize.runs.precision import Precision, choose_precision
@@ -69,11 +69,28 @@ def training_record(cfg: Config, manifest: Manifest, rows: list[dict], val_subje
         notes["profile_inputs"] = f"image folder {cfg.data.profile_folder}"
     if cfg.model.encoder_weights:
         notes["encoder"] = f"VGG-Face weights {cfg.model.encoder_weights}"
-    if cfg.loss.identity_features == "recognizer" and cfg.loss.recognizer:
-        notes["identity_recognizer"] = str(cfg.loss.recognizer)
+    notes.update(training_recognizers(cfg, val_subjects))
     return TrainedOn(manifest.dataset, cfg.data.protocol, cfg.data.size,
                      tuple(sorted({int(r["subject"]) for r in rows if r["split"] == "train"})), tuple(sorted(val_subjects)),
                      manifest_fingerprint([manifest.path]), notes)
+
+
+def training_recognizers(cfg: Config, val_subjects: set[int]) -> dict[str, str]:
+    """The recognizers this run's training uses, with their weights' digest: the identity loss's, and the scorer that
+    chooses best.pt on the validation subjects (both ``loss.recognizer``).  Evaluation refuses either as the judge,
+    also when it is copied elsewhere (pipeline/judging.py)."""
+    path = cfg.loss.recognizer
+    if not path or path == "auto":
+        return {}
+    digest = {"weights": weights_digest(path)} if Path(path).exists() else {}
+    used = {}
+    if cfg.loss.identity_features == "recognizer":
+        used["identity_recognizer"] = str(path)
+        used.update({f"identity_recognizer_{k}": v for k, v in digest.items()})
+    if val_subjects and Path(path).exists():  # Trainer.evaluate: the check that writes best.pt
+        used["selection_recognizer"] = str(path)
+        used.update({f"selection_recognizer_{k}": v for k, v in digest.items()})
+    return used
 
 
 def check_identity_recognizer(cfg: Config, manifest: Manifest | None = None) -> None:
