@@ -85,9 +85,13 @@ def test_setting2_recognizers_train_on_its_training_split_less_validation_and_te
     assert record.protocol == "setting2" == recognizer_split("setting2", CONFIG_DIR / f"{recipe}.yaml")
     assert record.notes["excluded_validation_subjects"] == list(range(189, 201))
     assert max(Counter(int(r["subject"]) for r in dataset.rows).values()) <= cfg.data.per_subject
-    # as written (no protocol asked), the recipe is setting1's: session01's split less setting1/session01 tests
+    # as written (no protocol asked): session01's split less setting1/session01 tests; for setting1 (the demo, which
+    # prepares setting1 alone): setting1's own split, less its tests
     assert load_recognizer_config(CONFIG_DIR / f"{recipe}.yaml").data.protocol == "session01"
-    assert recognizer_split("setting1", CONFIG_DIR / f"{recipe}.yaml") is None
+    assert recognizer_split("setting1", CONFIG_DIR / f"{recipe}.yaml") == "setting1"
+    assert recognizer_split("session01", CONFIG_DIR / f"{recipe}.yaml") is None
+    one = load_recognizer_config(CONFIG_DIR / f"{recipe}.yaml", protocol="setting1").data
+    assert one.protocol == "setting1" and list(one.exclude_test_of) == ["setting1"]
 
 
 def test_setting2_lookups_and_eval_refuse_what_saw_its_test_or_validation_subjects(tmp_path):
