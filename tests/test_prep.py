@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 
 from frontalize.cli.main import main as cli
+from frontalize.data.align import warp
+from frontalize.data.images import read_mask
+from frontalize.data.manifest import MANIFEST_FIELDS, read_manifest
 from frontalize.data.multipie import parse_filename
-from frontalize.preparation.prep import CameraPrior, PrepConfig, prepare
+from frontalize.preparation.prep import RECORD_VERSION, CameraPrior, PrepConfig, prepare
 from frontalize.data.scan import LayoutError, ViewKey
 from frontalize.data.template import region_boxes, template_points
 
@@ -46,6 +49,10 @@ def test_tiny_manifest_counts(prepared_tiny):
     assert summary["manifests"]["setting2"] == {"skipped": "needs 2 sessions, the data has 1"}
     assert summary["landmark_source"] == {"sidecar": 252}
     assert (out / "preview_64.png").exists()
+    # the views' subject masks are sidecars: neither images nor stray files; each is cropped once
+    inventory = json.loads((out / "report" / "inventory.json").read_text())
+    assert (inventory["images"], inventory["alpha_sidecars"], inventory["stray_files"]) == (252, 84, 0)
+    assert summary["alpha_crops"] == 84 and len(list((out / "crops" / "64").rglob("*_alpha.png"))) == 84
 
 
 @pytest.mark.parametrize("name", ["setting1", "session01"])
@@ -85,6 +92,70 @@ def test_frontal_crops_land_on_the_template(prepared_tiny):
     assert regions["boxes"] == {k: list(v) for k, v in region_boxes(64).items()}
     img = cv2.imread(str(out / frontal[0]["crop_path"]))
     assert img.shape == (64, 64, 3)
+
+
+def _matrix(row: dict) -> np.ndarray:
+    return np.array([float(v) for v in row["matrix"].split()]).reshape(2, 3)
+
+
+def _same_crop(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal but for the index's matrix keeping six significant digits: OpenCV's warp samples at 1/32 pixel, so a
+    pixel or two on the mask's edge may step by a few levels (a crop a pixel off differs all along its edge)."""
+    diff = np.abs(a.astype(int) - b)
+    return a.shape == b.shape and int(diff.max()) <= 16 and (diff > 0).sum() <= 10
+
+def test_subject_mask_is_cropped_with_its_views_alignment(prepared_tiny, tiny_synthpie):
+    """crops/<size>/<view>/<view stem>_alpha.png: the view's mask under the view's crop matrix, named by every row."""
+    out, _ = prepared_tiny
+    with open(out / "index_64.csv", newline="") as f:
+        index = [r for r in csv.DictReader(f) if r["status"] == "ok"]
+    for r in index:
+        view_stem = Path(r["source_path"]).name.rsplit("_", 1)[0]
+        assert r["alpha_path"] == str(Path(r["crop_path"]).parent / f"{view_stem}_alpha.png")
+    for r in index[::3]:  # one flash of each view (they share the crop)
+        source = tiny_synthpie / "data" / Path(r["source_path"]).parent / Path(r["alpha_path"]).name
+        crop = read_mask(out / r["alpha_path"])
+        assert crop.shape == (64, 64) and _same_crop(crop, warp(read_mask(source), _matrix(r), 64))
+        # it lines up with the image's crop: the crop's landmarks lie on the subject
+        points = np.round(np.array([float(v) for v in r["landmarks"].split()]).reshape(5, 2)).astype(int)
+        near = cv2.dilate(crop, np.ones((3, 3), np.uint8))
+        on = [near[y, x] > 127 for x, y in points if 0 <= x < 64 and 0 <= y < 64]
+        assert on and all(on), r["crop_path"]
+    for name in ("setting1", "session01"):
+        rows = _rows(out, name, 64)
+        assert list(rows[0]) == MANIFEST_FIELDS and all(r["alpha_path"] for r in rows)
+        by_crop = {r["crop_path"]: r["alpha_path"] for r in index}
+        assert all(r["alpha_path"] == by_crop[r["crop_path"]] for r in rows)
+
+
+def test_manifests_without_alpha_column_read_as_empty(prepared_tiny, tmp_path):
+    """Manifests prepared before subject masks were kept have no alpha_path column: it reads as ''."""
+    out, _ = prepared_tiny
+    (tmp_path / "manifests").mkdir()
+    with open(out / "manifests" / "setting1_64.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(tmp_path / "manifests" / "setting1_64.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=[k for k in MANIFEST_FIELDS if k != "alpha_path"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    old = read_manifest(tmp_path, "setting1", 64).rows
+    assert len(old) == len(rows) and {r["alpha_path"] for r in old} == {""}
+    assert [r["crop_path"] for r in old] == [r["crop_path"] for r in rows]
+
+
+def test_records_of_an_older_version_are_prepared_again(prepared_tiny, tiny_synthpie, tmp_path):
+    """A view prepared by the previous version (no mask crop) is prepared again, the mask's crop with it."""
+    out = tmp_path / "copy"
+    shutil.copytree(prepared_tiny[0], out)
+    record = next(out.rglob("002_01_01_190_prep.json"))
+    doc = json.loads(record.read_text())
+    doc["version"] = RECORD_VERSION - 1
+    record.write_text(json.dumps(doc))
+    mask = record.parent / "002_01_01_190_alpha.png"
+    mask.unlink()
+    summary = prepare(PrepConfig(root=tiny_synthpie, out=out, size=64, workers=1, progress=False, preview=True))
+    assert summary["views_reused"] == summary["views"] - 1
+    assert mask.exists() and _digest(out) == _digest(prepared_tiny[0])
 
 
 def test_rerun_changes_nothing(prepared_tiny, tiny_synthpie):
@@ -130,6 +201,8 @@ def _quirky_tree(tiny: Path, dest: Path) -> Path:
     (mv / "README.txt").write_text("notes")
     (mv / "001" / "01" / "05_1" / "Thumbs.db").write_bytes(b"\0\1")
     (mv / "001" / "01" / "05_1" / "001_01_01_051_07 copy.png").write_bytes(b"")
+    for mask in (mv / "004").rglob("*_alpha.png"):  # subject 004 comes without masks, as real Multi-PIE does
+        mask.unlink()
     return dest / "data"
 
 
@@ -155,6 +228,12 @@ def test_quirks_are_counted_not_fatal(quirky):
     assert "flashes missing [4]" in gaps
     stray = (out / "report" / "stray_files.txt").read_text()
     assert "README.txt" in stray and "Thumbs.db" in stray and "copy.png" in stray
+    # a view without a mask has rows without one; the others keep theirs
+    with open(out / "index_64.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "ok"]
+    assert {bool(r["alpha_path"]) for r in rows if r["subject"] == "4"} == {False}
+    assert all(r["alpha_path"] for r in rows if r["subject"] != "4")
+    assert summary["alpha_crops"] == 14 + 7  # the views of subjects 1 and 7 (7 lacks its smile)
 
 
 def test_quirky_manifest_counts(quirky):
@@ -185,7 +264,7 @@ def test_wrong_root_fails_with_clear_message(tmp_path, capsys):
 def test_mtcnn_landmarks_with_fallbacks(quirky, tmp_path):
     data, _, _ = quirky
     blank = data / "session01" / "multiview" / "007" / "01" / "24_0"
-    for p in blank.glob("*.png"):  # a view where no detector can find anything
+    for p in blank.glob("*_??.png"):  # a view where no detector can find anything
         cv2.imwrite(str(p), np.full((240, 320, 3), 107, np.uint8))
     out = tmp_path / "mtcnn"
     summary = prepare(PrepConfig(root=data, out=out, size=64, workers=2, landmarks="mtcnn", progress=False))
@@ -201,6 +280,12 @@ def test_mtcnn_landmarks_with_fallbacks(quirky, tmp_path):
     prior = [r for r in rows if r["landmark_source"] == "camera_prior"]
     assert prior and all(float(r["pose"].split()[0]) == pytest.approx(int(r["yaw"]), abs=0.1) for r in prior)
     assert all(len(r["landmarks"].split()) == 10 for r in rows)
+    # MTCNN fits each flash on its own: a view's mask follows its gallery flash's matrix (07), else its first's
+    for view in {r["alpha_path"] for r in rows if r["alpha_path"]}:
+        flashes = {int(r["flash"]): r for r in rows if r["alpha_path"] == view}
+        r = flashes.get(7, flashes[min(flashes)])
+        source = data / Path(r["source_path"]).parent / Path(view).name
+        assert _same_crop(read_mask(out / view), warp(read_mask(source), _matrix(r), 64)), view
 
 
 def test_preparation_stores_landmarks_and_pose_for_the_warp(prepared_tiny):

@@ -11,6 +11,7 @@ import torch
 
 from frontalize.bench.registry import benchmark
 from frontalize.config import load_config, to_yaml
+from frontalize.data.scan import ALPHA_SUFFIX
 from frontalize.models.factory import build_generator
 from frontalize.runs import checkpoint as ckpt
 from frontalize.synthpie.generate import PRESETS, render_unit
@@ -26,7 +27,7 @@ def profile_folder(folder: Path, n: int, cameras=("08_0", "13_0", "04_1", "19_0"
         pool.starmap(render_unit, units)
     photos = folder / "photos"
     photos.mkdir()
-    for p in sorted(tree.rglob("*.png"))[:n]:
+    for p in sorted(p for p in tree.rglob("*.png") if not p.name.endswith(ALPHA_SUFFIX))[:n]:
         shutil.copy(p, photos / p.name)
     return photos
 

@@ -55,7 +55,8 @@ def synthpie_realism(quick: bool) -> dict:
 @benchmark("synthpie_colour_leak",
            "colour-histogram rank-1 on prepared `small` (setting1 0/+-45, session01 +-90) against its bars")
 def synthpie_colour_leak(quick: bool) -> dict:
-    """The headline is the setting1 0-degree rank-1; every bar is in ``bars``.
+    """The headline is the setting1 0-degree rank-1 of the subject's colours; every bar is in ``bars``;
+    ``background_by_yaw`` is the same measure on the background's pixels alone (drawn per image: near chance).
 
     The whole preset (or, with --quick, its first 60 subjects: protocol counts
     scaled, bars not applicable) is generated and prepared at 128 px into the
@@ -71,9 +72,12 @@ def synthpie_colour_leak(quick: bool) -> dict:
     protocols = sorted({protocol for protocol, _ in BARS})
     prepare(PrepConfig(root=root, out=prepared, size=128, workers=os.cpu_count() or 1, progress=False,
                        protocols=tuple(protocols)))
-    measured = {}
+    measured, background = {}, {}
     for protocol in protocols:
-        measured[protocol] = colour_leak(prepared, read_manifest(prepared, protocol, 128).rows)
+        rows = read_manifest(prepared, protocol, 128).rows
+        measured[protocol] = colour_leak(prepared, rows)
+        if all(row["alpha_path"] for row in rows):
+            background[protocol] = colour_leak(prepared, rows, region="background")
     bars = {}
     for (protocol, yaw), bar in BARS.items():
         m = measured[protocol][yaw]
@@ -86,6 +90,8 @@ def synthpie_colour_leak(quick: bool) -> dict:
         "bars": bars,
         "passes": None if quick else all(b["passes"] for b in bars.values()),
         "by_yaw": {p: {y: round(m["rank1"], 4) for y, m in by_yaw.items()} for p, by_yaw in measured.items()},
+        "background_by_yaw": {p: {y: round(m["rank1"], 4) for y, m in by_yaw.items()}
+                              for p, by_yaw in background.items()},
         "subjects": subjects,
         "note": "quick: the first 60 subjects, protocol counts scaled, bars not applicable" if quick else "",
     }

@@ -52,6 +52,8 @@ def _print_summary(summary: dict) -> None:
     print(f"status: {summary['status']}   landmark sources: {summary['landmark_source']}")
     if summary["problems"]:
         print(f"{summary['problems']} images skipped: see report/problems.csv")
+    if summary["alpha_crops"]:
+        print(f"subject masks cropped for {summary['alpha_crops']} views (alpha_path in the index and manifests)")
     if summary["stray_files"]:
         print(f"{summary['stray_files']} stray files ignored: see report/stray_files.txt")
     for name, m in summary["manifests"].items():

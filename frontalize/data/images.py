@@ -44,6 +44,18 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def read_mask(path: Path) -> np.ndarray:
+    """8-bit grey array (H, W) of a mask this project wrote (a SynthPIE view's subject mask, its crop)."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise ImageProblem(f"{path}: unreadable ({e.strerror or e})") from None
+    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
+    if img is None:
+        raise ImageProblem(f"{path}: not a decodable image (truncated or corrupt)")
+    return img
+
+
 def load_square(path: Path, size: int) -> np.ndarray:
     """A crop at ``size`` x ``size`` (area-resized when it was prepared at another size)."""
     img = read_rgb(path)
@@ -111,13 +123,14 @@ def load_batch(prepared: Path, paths: list[str], size: int, device) -> torch.Ten
 
 # ------------------------------------------------------------------------------------------- writing
 def encode_png(rgb: np.ndarray, params: list[int] = ()) -> bytes:
-    """PNG bytes of an RGB picture; ``params``: OpenCV's PNG options (compression level, filter)."""
-    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), list(params))
+    """PNG bytes of an RGB picture, or of a grey one (H, W) such as a mask; ``params``: OpenCV's PNG options
+    (compression level, filter)."""
+    ok, png = cv2.imencode(".png", rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), list(params))
     if not ok:
         raise ImageProblem("PNG encoding failed")
     return png.tobytes()
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
-    """Write an RGB picture as PNG, atomically."""
+    """Write an RGB (or a grey, (H, W)) picture as PNG, atomically."""
     atomic_write_bytes(path, encode_png(rgb))

@@ -6,6 +6,10 @@ code indexes into someone else's layout with bare numbers.
 Image sides: "image-left" is the left of the picture.  In a frontal photo the
 subject's right eye is on the image's left; the 5-point layout follows MTCNN,
 which orders points by image side, not by the subject's side.
+
+Where points come with a picture: a SynthPIE camera view stores them in its landmark sidecar
+``<SSS>_<ss>_<rr>_<ccc>_landmarks.json`` (``five`` in this 5-point layout, ``ibug68`` in the 68-point one), beside
+its subject mask ``<SSS>_<ss>_<rr>_<ccc>_alpha.png``; both sidecars are named in data/scan.py.
 """
 from __future__ import annotations
 

@@ -18,6 +18,8 @@ A row (all values are strings, as CSV gives them):
   source_path      the original image, relative to the Multi-PIE data folder
   landmarks        the five landmarks (MTCNN order) in crop pixels, "x y" ten times: what the frontal warp fits
   pose             the estimated head pose, "yaw pitch roll" in degrees (geometry/pose.py)
+  alpha_path       the crop of the view's subject mask (8-bit grey, 255 = subject), cropped as crop_path; '' where
+                   the data has none (real Multi-PIE; manifests prepared before it was kept read as '')
 """
 from __future__ import annotations
 
@@ -34,8 +36,10 @@ from frontalize.utils.io import atomic_open, atomic_write_text
 
 MANIFEST_FIELDS = [
     "crop_path", "subject", "session", "recording", "expression", "camera", "yaw", "flash", "split", "role",
-    "target_path", "landmark_source", "source_path", "landmarks", "pose",
+    "target_path", "landmark_source", "source_path", "landmarks", "pose", "alpha_path",
 ]
+# columns added after manifests were first written: an older manifest's rows read them as ''
+LATER_FIELDS = ("alpha_path",)
 
 
 class ManifestMissing(FileNotFoundError):
@@ -107,6 +111,9 @@ def read_manifest(prepared: Path, protocol: str, size: int) -> Manifest:
         )
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
+    for row in rows:
+        for name in LATER_FIELDS:
+            row.setdefault(name, "")
     meta = _meta_path(prepared, protocol, size)
     doc = json.loads(meta.read_text()) if meta.exists() else {}
     if "gallery_flash" in doc:

@@ -14,7 +14,11 @@ from pathlib import Path
 from frontalize.data.multipie import CAMERA_BY_NAME, RECORDINGS, parse_filename
 
 EXPECTED_LAYOUT = "ROOT/data/session01/multiview/<subject 001>/<recording 01>/<camera 05_1>/001_01_01_051_07.png"
-SIDECAR_SUFFIX = "_landmarks.json"
+# Sidecars: files beside a camera view's images that describe the whole view (all its flashes), named by the view's
+# stem <SSS>_<ss>_<rr>_<ccc>.  SynthPIE writes both (synthpie/generate.py); real Multi-PIE has neither.  They are
+# counted as sidecars, never as images nor as stray files.
+SIDECAR_SUFFIX = "_landmarks.json"  # the view's landmarks (README, "Landmark sidecar"; schemas in data/landmarks.py)
+ALPHA_SUFFIX = "_alpha.png"  # the view's subject mask: 8-bit grey, 255 = subject (head, hair, neck, shirt)
 
 
 class LayoutError(ValueError):
@@ -49,6 +53,7 @@ class Inventory:
     by_flash: Counter = field(default_factory=Counter)
     stray: list[str] = field(default_factory=list)
     sidecars: int = 0
+    alpha_sidecars: int = 0
 
     @property
     def images(self) -> int:
@@ -72,6 +77,7 @@ class Inventory:
             "by_camera": {k: self.by_camera[k] for k in sorted(self.by_camera, key=lambda c: CAMERA_BY_NAME[c].yaw)},
             "by_flash": {f"{k:02d}": v for k, v in sorted(self.by_flash.items())},
             "landmark_sidecars": self.sidecars,
+            "alpha_sidecars": self.alpha_sidecars,
             "stray_files": len(self.stray),
         }
 
@@ -190,6 +196,9 @@ def _scan_view(inv: Inventory, root: Path, session: int, subject: int, recording
         rel = str(Path(e.path).relative_to(root))
         if e.name == key.stem + SIDECAR_SUFFIX:
             inv.sidecars += 1
+            continue
+        if e.name == key.stem + ALPHA_SUFFIX:
+            inv.alpha_sidecars += 1
             continue
         try:
             shot = parse_filename(e.name)

@@ -69,7 +69,11 @@ def crop_similarity(image_points: np.ndarray, crop_points: np.ndarray) -> np.nda
 
 
 def image_camera(sidecar: dict, camera: str) -> np.ndarray:
-    """The intrinsic matrix of the camera that rendered the view (pixel centres at integers, as the sidecar's)."""
+    """The intrinsic matrix of the camera that rendered the view (pixel centres at integers, as the sidecar's): the
+    sidecar's own (v4 on: each view is framed), else the studio's nominal one."""
+    if "camera" in sidecar:
+        f, (cx, cy) = sidecar["camera"]["focal_px"], sidecar["camera"]["principal_point"]
+        return np.array([[f, 0.0, cx], [0.0, f, cy], [0.0, 0.0, 1.0]])
     width, height = sidecar["image_size"]
     cam = studio.camera_model(camera, width, height, studio.RecordingPose(0.0, 0.0, 0.0, (0.0, 0.0, 0.0), 1.0))
     return np.array([[cam.focal_px, 0.0, width / 2 - 0.5], [0.0, cam.focal_px, height / 2 - 0.5], [0.0, 0.0, 1.0]])

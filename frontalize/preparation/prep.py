@@ -19,6 +19,10 @@ layout out of its points turns the fitted heads as far as the labels say, and co
   camera_prior   MTCNN missed the whole view: the camera's typical landmarks (learned from
                  the images where detection worked), shifted by this recording's head offset
                  measured at the nearest camera where detection worked
+
+Subject masks: where a view has one (SynthPIE's ``<view stem>_alpha.png``, data/scan.py), it is cropped with the
+view's alignment once per view and size, ``crops/<size>/<view folder>/<view stem>_alpha.png``, and every row of the
+view names it in the index's and manifests' ``alpha_path`` ('' where the data has none, as real Multi-PIE).
 """
 from __future__ import annotations
 
@@ -33,11 +37,11 @@ import numpy as np
 from tqdm import tqdm
 
 from frontalize.data.align import AlignmentError, frontal_transform, pose_transform, transform_points, warp
-from frontalize.data.images import ImageProblem, read_rgb, write_png
+from frontalize.data.images import ImageProblem, read_mask, read_rgb, write_png
 from frontalize.data.manifest import ManifestWriter, format_landmarks
 from frontalize.data.multipie import CAMERA_BY_NAME, FRONTAL_CAMERA, ShotId, expression
 from frontalize.data.protocols import DEFAULT_GALLERY_FLASH, PROTOCOLS, make_split
-from frontalize.data.scan import SIDECAR_SUFFIX, Inventory, ViewKey, scan
+from frontalize.data.scan import ALPHA_SUFFIX, SIDECAR_SUFFIX, Inventory, ViewKey, scan
 from frontalize.data.template import eye_mouth_axis, region_boxes, template_points
 from frontalize.geometry.pose import crop_pose
 from frontalize.synthpie.generate import MARKER
@@ -45,11 +49,12 @@ from frontalize.utils.io import atomic_open, atomic_write_text
 
 INDEX_FIELDS = [
     "crop_path", "source_path", "subject", "session", "recording", "expression", "camera", "yaw", "flash",
-    "status", "landmark_source", "five", "matrix", "landmarks", "pose",
+    "status", "landmark_source", "five", "matrix", "landmarks", "pose", "alpha_path",
 ]
 # 2: landmarks in crop coordinates and the estimated pose; 3: the upright pose prior; 4: the raised cameras' prior;
-# 5: the record names how its landmarks were found (sidecar or MTCNN, flashes detected)
-RECORD_VERSION = 5
+# 5: the record names how its landmarks were found (sidecar or MTCNN, flashes detected); 6: the view's subject mask
+# cropped beside its crops (alpha_path)
+RECORD_VERSION = 6
 
 
 @dataclass
@@ -96,6 +101,11 @@ class ViewResult:
 def crop_relpath(size: int, view: ViewKey, flash: int) -> Path:
     shot = ShotId(view.subject, view.session, view.recording, view.camera, flash)
     return Path("crops", str(size)) / view.reldir / shot.filename
+
+
+def alpha_crop_relpath(size: int, view: ViewKey) -> Path:
+    """The crop of a view's subject mask: one per view and size, beside the view's crops."""
+    return Path("crops", str(size)) / view.reldir / f"{view.stem}{ALPHA_SUFFIX}"
 
 
 def record_path(out: Path, size: int, view: ViewKey) -> Path:
@@ -189,7 +199,8 @@ def _landmark_mode(task: ViewTask) -> list:
 def _source_stamps(task: ViewTask) -> list:
     """Size and modification time of each source image (and the sidecar): a record is trusted only while they hold,
     so a regenerated or replaced tree is prepared again rather than matched to crops of its predecessor."""
-    names = [_shot(task.view, fl).filename for fl in task.flashes] + [task.view.stem + SIDECAR_SUFFIX]
+    names = [_shot(task.view, fl).filename for fl in task.flashes] + [task.view.stem + s for s in (SIDECAR_SUFFIX,
+                                                                                                  ALPHA_SUFFIX)]
     stamps = []
     for name in names:
         try:
@@ -207,7 +218,7 @@ def _shot(view: ViewKey, flash: int) -> ShotId:
 def _finish_view(task: ViewTask, images: dict, five: dict, source: dict) -> list[dict]:
     """Crop every image that has landmarks, then write the view's record (last, atomically)."""
     view = task.view
-    records, geometry = [], {}
+    records, geometry, matrices = [], {}, {}
     for fl in task.flashes:
         shot = _shot(view, fl)
         rel = crop_relpath(task.size, view, fl)
@@ -221,6 +232,7 @@ def _finish_view(task: ViewTask, images: dict, five: dict, source: dict) -> list
             "matrix": "",
             "landmarks": "",
             "pose": "",
+            "alpha_path": "",
         }
         if images.get(fl) is None:
             rec["status"] = "unreadable"
@@ -240,6 +252,7 @@ def _finish_view(task: ViewTask, images: dict, five: dict, source: dict) -> list
                 rec["crop_path"] = str(rel)
                 rec["five"] = " ".join(f"{v:.2f}" for v in np.asarray(five[fl]).ravel())
                 rec["matrix"] = " ".join(f"{v:.6g}" for v in m.ravel())
+                matrices[fl] = m
                 # the flashes of a view share their landmarks (sidecar, camera prior): fit the pose once
                 key = (np.asarray(five[fl]).tobytes(), m.tobytes(), exact)
                 if key not in geometry:
@@ -247,10 +260,36 @@ def _finish_view(task: ViewTask, images: dict, five: dict, source: dict) -> list
                     geometry[key] = _crop_geometry(five[fl], m, task.size, exact, camera.yaw, camera.elevation)
                 rec.update(geometry[key])
         records.append(rec)
+    alpha_problem = _crop_alpha(task, matrices, records)
     doc = {"version": RECORD_VERSION, "size": task.size, "flashes": list(task.flashes), "sources": _source_stamps(task),
-           "landmarks": _landmark_mode(task), "records": records}
+           "landmarks": _landmark_mode(task), "records": records, "alpha_problem": alpha_problem}
     atomic_write_text(task.record, json.dumps(doc))
     return records
+
+
+def _crop_alpha(task: ViewTask, matrices: dict[int, np.ndarray], records: list[dict]) -> str:
+    """Crop the view's subject mask, if it has one, and name it in its cropped records; '' or what went wrong.
+
+    One crop per view, with one alignment: the flashes of a view share their landmarks where the data gives them
+    (SynthPIE's sidecar, the camera prior), so their matrices are one.  Where MTCNN fitted each flash on its own they
+    differ by a pixel or so, and the mask follows the gallery flash's matrix (the first cropped flash's, if the gallery
+    flash has none): the crop lines up with that flash's crop exactly and with the others' to MTCNN's jitter.
+    """
+    view = task.view
+    source = task.data_dir / view.reldir / (view.stem + ALPHA_SUFFIX)
+    if not matrices or not source.exists():
+        return ""
+    try:
+        mask = read_mask(source)
+    except ImageProblem as e:
+        return f"subject mask unreadable: {e}"
+    m = matrices.get(task.gallery_flash, next(iter(matrices.values())))
+    rel = alpha_crop_relpath(task.size, view)
+    write_png(task.out / rel, warp(mask, m, task.size))
+    for rec in records:
+        if rec["crop_path"]:
+            rec["alpha_path"] = str(rel)
+    return ""
 
 
 def _crop_geometry(five: np.ndarray, matrix: np.ndarray, size: int, exact: bool, yaw: int, elevation: int) -> dict:
@@ -352,7 +391,7 @@ def prepare(cfg: PrepConfig) -> dict:
         _finish_view(task, images, five, {fl: "camera_prior" for fl in five})
 
     index_path = out / f"index_{cfg.size}.csv"
-    status_counts, source_counts, problems = _write_index(views, out, cfg.size, index_path, report)
+    status_counts, source_counts, problems, alpha_crops = _write_index(views, out, cfg.size, index_path, report)
     manifests = _write_manifests(inv, index_path, out, cfg)
     atomic_write_text(out / f"regions_{cfg.size}.json", json.dumps(
         {"size": cfg.size, "template": np.round(template_points(cfg.size), 3).tolist(), "boxes": region_boxes(cfg.size)},
@@ -367,6 +406,7 @@ def prepare(cfg: PrepConfig) -> dict:
         "status": dict(status_counts),
         "landmark_source": dict(source_counts),
         "problems": problems,
+        "alpha_crops": alpha_crops,
         "stray_files": len(inv.stray),
         "gallery_flash": cfg.gallery_flash,
         "manifests": manifests,
@@ -412,7 +452,7 @@ def protocol_views(inv: Inventory, protocols) -> list[ViewKey]:
 
 def _write_index(views: list[ViewKey], out: Path, size: int, index_path: Path, report: Path):
     status_counts, source_counts = Counter(), Counter()
-    problems = 0
+    problems = alpha_crops = 0
     with atomic_open(index_path, "w") as f, atomic_open(report / "problems.csv", "w") as g:
         w = csv.DictWriter(f, fieldnames=INDEX_FIELDS)
         pw = csv.writer(g)
@@ -420,6 +460,9 @@ def _write_index(views: list[ViewKey], out: Path, size: int, index_path: Path, r
         pw.writerow(["source_path", "problem"])
         for view in views:
             doc = json.loads(record_path(out, size, view).read_text())
+            alpha_crops += any(rec["alpha_path"] for rec in doc["records"])
+            if doc["alpha_problem"]:
+                pw.writerow([str(view.reldir / (view.stem + ALPHA_SUFFIX)), doc["alpha_problem"]])
             for rec in doc["records"]:
                 row = {
                     **rec,
@@ -437,7 +480,7 @@ def _write_index(views: list[ViewKey], out: Path, size: int, index_path: Path, r
                 else:
                     problems += 1
                     pw.writerow([rec["source_path"], rec["status"]])
-    return status_counts, source_counts, problems
+    return status_counts, source_counts, problems, alpha_crops
 
 
 def _write_manifests(inv: Inventory, index_path: Path, out: Path, cfg: PrepConfig) -> dict:
@@ -486,7 +529,7 @@ def _write_manifests(inv: Inventory, index_path: Path, out: Path, cfg: PrepConfi
                     "expression": row["expression"], "camera": camera, "yaw": row["yaw"], "flash": flash,
                     "split": which, "role": role, "target_path": target if has_target else "",
                     "landmark_source": row["landmark_source"], "source_path": row["source_path"],
-                    "landmarks": row["landmarks"], "pose": row["pose"],
+                    "landmarks": row["landmarks"], "pose": row["pose"], "alpha_path": row["alpha_path"],
                 })
                 tallies[name][(which, role, int(row["yaw"]))] += 1
     result = {}

@@ -17,22 +17,37 @@ import cv2
 import numpy as np
 
 from frontalize.data.images import read_rgb, write_png
-from frontalize.data.multipie import FRONTAL_FLASH, ShotId
-from frontalize.synthpie.generate import read_attendance
+from frontalize.data.multipie import FRONTAL_FLASH, ShotId, parse_relpath
+from frontalize.synthpie import studio
+from frontalize.synthpie.generate import landmark_path, read_attendance, read_sidecar
 
 YAW_CAMERAS = ("11_0", "08_0", "05_1", "19_0", "24_0")  # -90, -45, 0, +45, +90
 SESSION_CAMERAS = ("05_1", "19_0")  # 0, +45
 
 
 def _head_tile(path: Path, tile: int) -> np.ndarray:
-    """A square around the head (the upper two thirds of the frame), ``tile`` pixels wide."""
+    """A square around the head (the upper two thirds of the studio's nominal frame), ``tile`` pixels wide: where
+    the view was framed otherwise (v4 on), the same square of the head, read from the sidecar's camera."""
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: generate the tree first")
     img = read_rgb(path)
     h, w = img.shape[:2]
-    side = int(0.75 * h)
-    x0, y0 = (w - side) // 2, int(0.02 * h)
-    return cv2.resize(img[y0 : y0 + side, x0 : x0 + side], (tile, tile), interpolation=cv2.INTER_AREA)
+    side = 0.75 * h
+    x0, y0 = (w - side) / 2, 0.02 * h
+    scale, dx, dy = 1.0, 0.0, 0.0
+    shot = parse_relpath(path)
+    sidecar = path.parents[6] / landmark_path(shot) if len(path.parents) > 6 else None
+    if sidecar is not None and sidecar.exists() and "camera" in (doc := read_sidecar(sidecar)):
+        nominal = studio.camera_model(shot.camera, w, h, studio.RecordingPose(0.0, 0.0, 0.0, (0.0, 0.0, 0.0), 1.0))
+        scale = doc["camera"]["focal_px"] / nominal.focal_px
+        (cx, cy), (nx, ny) = doc["camera"]["principal_point"], (w / 2 - 0.5, h / 2 - 0.5)
+        dx, dy = cx - nx - (scale - 1) * nx, cy - ny - (scale - 1) * ny
+    # the nominal square under the view's framing (x' = scale x + d), the picture's edge repeated where it runs out
+    left, top, size = round(scale * x0 + dx), round(scale * y0 + dy), round(scale * side)
+    pad = max(0, -left, -top, left + size - w, top + size - h)
+    img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    square = img[top + pad : top + pad + size, left + pad : left + pad + size]
+    return cv2.resize(square, (tile, tile), interpolation=cv2.INTER_AREA)
 
 
 def subject_grid(root: Path, subjects: list[int], cameras=YAW_CAMERAS, flash: int = FRONTAL_FLASH,

@@ -407,8 +407,9 @@ class Head:
         return hairs.scalp_radius(h, u, v, r, self, curls).reshape(th.shape)
 
     # ------------------------------------------------------------- appearance
-    def appearance(self, th: np.ndarray, ph: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Albedo (..., 3) in [0, 1] and gloss (...), the strength of the specular highlight."""
+    def appearance(self, th: np.ndarray, ph: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Albedo (..., 3) in [0, 1], gloss (...), the strength of the specular highlight, and skin (...), how much
+        of the point is bare skin rather than scalp hair (where the renderer's per-image skin texture goes)."""
         th, ph = np.broadcast_arrays(np.asarray(th, float), np.asarray(ph, float))
         u, v = th.ravel(), ph.ravel()
         p, h = self.p, self.p.hair
@@ -434,7 +435,7 @@ class Head:
         col = col * (1 - hair[:, None]) + hair_col * hair[:, None]
         gloss = gloss * (1 - hair) + (0.2 if h.curl else 0.35) * hair
         shape = th.shape
-        return np.clip(col, 0, 1).reshape(*shape, 3), gloss.reshape(shape)
+        return np.clip(col, 0, 1).reshape(*shape, 3), gloss.reshape(shape), (1 - hair).reshape(shape)
 
     def _paint_face(self, u, v, col, gloss):
         p, s = self.p, self.e.smile

@@ -14,6 +14,7 @@ import numpy as np
 from frontalize.data.images import read_rgb
 from frontalize.data.landmarks import interocular
 from frontalize.data.multipie import CAMERA_BY_NAME, CAMERAS, parse_filename
+from frontalize.data.scan import ALPHA_SUFFIX
 from frontalize.synthpie.generate import landmark_path, read_sidecar
 
 BAR_CAMERAS = ("14_0", "05_1", "05_0")  # frontal and +-15 degrees
@@ -26,7 +27,8 @@ def sample_images(root: Path, per_camera: int, seed: int = 0) -> list[Path]:
     rng = np.random.default_rng(seed)
     by_cam = defaultdict(list)
     for p in sorted(Path(root, "data").glob("session*/multiview/*/*/*/*.png")):
-        by_cam[p.parent.name].append(p)
+        if not p.name.endswith(ALPHA_SUFFIX):  # the view's subject mask is no image
+            by_cam[p.parent.name].append(p)
     picked = []
     for cam in sorted(by_cam):
         paths = by_cam[cam]

@@ -11,21 +11,26 @@ and expression (``Scene``); per recording, the head pose and, for every shot,
 each point's colour under room light and that shot's flash with its cast
 shadows (``PosedScene``: none of it depends on the camera); per camera, which
 points it sees and the view-dependent highlights, splatted into one colour
-image per shot (``View``); per image, only exposure, lens blur and noise.
+image per shot, with the surface's albedo, normal and material beside them
+(``View``).  What a photograph adds per image (background, clothing, the
+room's light, the camera) is photo.py's, from those planes.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import cv2
 import numpy as np
 
 from frontalize.synthpie.head import Head, surface_points
 
-BACKGROUND = 0.42  # the studio's plain grey, the same for every image
-SHIRT = np.array([0.22, 0.24, 0.30])  # everyone's shirt in session 01: clothing must not carry identity
+# The body wears a white shirt: the photograph dyes it and prints its pattern per image (photo.py), so clothing
+# carries no identity and costs no render per colour
+SHIRT_ALBEDO = 1.0
 SHIRT_GLOSS = 0.15
+# per-point surface channels splatted beside the shots' colours: albedo (3), normal (3), bare skin, cloth
+SURFACE_CHANNELS = 8
 MAX_INSERTED = 12  # points added between two grid neighbours at most
 SEE_THROUGH = 0.15  # head units: a point this far behind a neighbouring pixel's surface is hidden by it
 
@@ -38,6 +43,8 @@ class Scene:
     normals: np.ndarray  # (N, 3) unit, outward
     albedo: np.ndarray  # (N, 3) in [0, 1]
     gloss: np.ndarray  # (N,) strength of the specular highlight
+    skin: np.ndarray  # (N,) how much of the point is bare skin (face, ears, neck), not hair or cloth
+    cloth: np.ndarray  # (N,) 1 on the shirt
     landmarks: np.ndarray  # (68, 3)
     landmark_normals: np.ndarray
     irises: np.ndarray  # (2, 3)
@@ -62,7 +69,7 @@ def _point_normals(head: Head, th: np.ndarray, ph: np.ndarray, eps: float = 1e-3
 
 
 def _densify(grid: np.ndarray, spacing: float) -> np.ndarray:
-    """Rows to add to a (phi, theta, C) grid: positions (3), normals (3), then appearance (albedo, gloss).
+    """Rows to add to a (phi, theta, C) grid: positions (3), normals (3), then appearance (albedo, gloss, skin).
 
     Between every two grid neighbours further apart than ``spacing`` (in 3D),
     evenly spaced points are added.  Position and normal are interpolated; the
@@ -91,8 +98,9 @@ def _densify(grid: np.ndarray, spacing: float) -> np.ndarray:
 def _body(spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Neck and shoulders sampled at ``spacing``: points, normals, and which points are skin (the neck).
 
-    Only what some camera can show: nothing below the frame (y < -2.2), nor the
-    back of the torso.  The same for every subject.
+    Only what some camera can show: nothing below the loosest framing's frame
+    at head height (y < -2.9, studio.FRAMING_SCALE; the raised cameras, looking
+    down, see the torso end there).  The same for every subject.
     """
     parts = []
     # neck: an elliptic cylinder
@@ -101,9 +109,12 @@ def _body(spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p = np.stack([0.48 * np.sin(A), Y, 0.50 * np.cos(A) - 0.2], -1).reshape(-1, 3)
     n = np.stack([np.sin(A) / 0.48, 0 * A, np.cos(A) / 0.50], -1).reshape(-1, 3)
     parts.append((p, n, np.ones(len(p), bool)))
-    # torso sides
-    a = np.arange(-0.7 * np.pi, 0.7 * np.pi, spacing / 1.9)
-    A, Y = np.meshgrid(a, np.arange(-2.2, -1.6, spacing))
+    # torso sides, all round (a profile camera sees the back), evenly spaced along the elliptic section
+    fine = np.linspace(-np.pi, np.pi, 4097)
+    speed = np.hypot(1.9 * np.cos(fine), 0.9 * np.sin(fine))
+    arc = np.concatenate([[0.0], np.cumsum(0.5 * (speed[1:] + speed[:-1]) * np.diff(fine))])
+    a = np.interp(np.arange(0.0, arc[-1], spacing), arc, fine)
+    A, Y = np.meshgrid(a, np.arange(-2.9, -1.6, spacing))
     p = np.stack([1.9 * np.sin(A), Y, 0.9 * np.cos(A) - 0.3], -1).reshape(-1, 3)
     n = np.stack([np.sin(A) / 1.9, 0 * A, np.cos(A) / 0.9], -1).reshape(-1, 3)
     parts.append((p, n, np.zeros(len(p), bool)))
@@ -121,8 +132,8 @@ def _body(spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return pts, nrm, np.concatenate([q[2] for q in parts])
 
 
-def build_scene(head: Head, n_phi: int, shirt=SHIRT) -> Scene:
-    """Sample the head on an n_phi x 1.4 n_phi grid (about one sample per pixel), add the body in ``shirt``.
+def build_scene(head: Head, n_phi: int) -> Scene:
+    """Sample the head on an n_phi x 1.4 n_phi grid (about one sample per pixel), add the body in a white shirt.
 
     Fewer columns than twice the rows: a camera sees half the azimuths across the
     head's width, but half the elevations over its taller, longer profile.
@@ -133,15 +144,16 @@ def build_scene(head: Head, n_phi: int, shirt=SHIRT) -> Scene:
     TH, PH = np.meshgrid(th, ph)
     pts = surface_points(head, TH, PH)
     nrm = _grid_normals(pts)
-    albedo, gloss = head.appearance(TH, PH)
-    grid = np.concatenate([pts, nrm, albedo, gloss[..., None]], axis=-1).astype(np.float32)
+    albedo, gloss, skin = head.appearance(TH, PH)
+    grid = np.concatenate([pts, nrm, albedo, gloss[..., None], skin[..., None]], axis=-1).astype(np.float32)
     spacing = 1.5 * 2 * np.pi / n_th  # a little over the grid's coarser pitch on the unit sphere
     head_pts = np.concatenate([grid.reshape(-1, grid.shape[-1]), _densify(grid, spacing)])
     head_pts[:, 3:6] /= np.linalg.norm(head_pts[:, 3:6], axis=1, keepdims=True) + 1e-12
     body_p, body_n, is_neck = _body(3.0 / n_phi)  # about the head's spacing
     skin = np.asarray(head.p.skin, np.float32)
-    body_albedo = np.where(is_neck[:, None], skin * np.float32(0.93), np.asarray(shirt, np.float32))
+    body_albedo = np.where(is_neck[:, None], skin * np.float32(0.93), np.float32(SHIRT_ALBEDO))
     body_gloss = np.where(is_neck, np.float32(1.0), np.float32(SHIRT_GLOSS))
+    body_skin = is_neck.astype(np.float32)
     lt, lp = head.landmark_angles()
     it, ip = head.iris_angles()
     return Scene(
@@ -149,6 +161,8 @@ def build_scene(head: Head, n_phi: int, shirt=SHIRT) -> Scene:
         normals=np.concatenate([head_pts[:, 3:6], body_n]),
         albedo=np.concatenate([head_pts[:, 6:9], body_albedo]),
         gloss=np.concatenate([head_pts[:, 9], body_gloss]),
+        skin=np.concatenate([head_pts[:, 10], body_skin]),
+        cloth=np.concatenate([np.zeros(len(head_pts), np.float32), 1 - body_skin]),
         landmarks=surface_points(head, lt, lp),
         landmark_normals=_point_normals(head, lt, lp),
         irises=surface_points(head, it, ip),
@@ -179,6 +193,7 @@ class CameraModel:
     width: int
     height: int
     look_at: tuple = (0.0, -0.25, 0.0)
+    principal: tuple = (0.0, 0.0)  # the optical axis's offset from the image centre, pixels (x right, y down)
 
     def basis(self):
         centre = np.asarray(self.look_at) + self.distance * direction(self.yaw, self.elevation)
@@ -194,8 +209,8 @@ class CameraModel:
         centre, fwd, right, up = (v.astype(np.float32) for v in self.basis())
         rel = pts - centre
         depth = rel @ fwd
-        x = self.focal_px * (rel @ right) / depth + self.width / 2
-        y = -self.focal_px * (rel @ up) / depth + self.height / 2
+        x = self.focal_px * (rel @ right) / depth + (self.width / 2 + self.principal[0])
+        y = -self.focal_px * (rel @ up) / depth + (self.height / 2 + self.principal[1])
         return np.stack([x, y], -1), depth
 
     def to_camera(self) -> np.ndarray:
@@ -214,15 +229,18 @@ class PosedScene:
 
     Everything that does not depend on the camera is computed here once: the
     diffuse colour of every point under each shot (room light plus the flash,
-    with its cast shadows) and the weight of its specular highlight.
+    with its cast shadows), the weight of its specular highlight, and the
+    surface channels a photograph's own light and clothing need (photo.py).
     """
 
     points: np.ndarray
     normals: np.ndarray
     n_dot_p: np.ndarray  # normals . points: back-face culling becomes one matrix-vector product
     flashes: list  # per shot: unit direction towards the flash, or None (room light only)
-    diffuse: np.ndarray  # (N, 3 * shots) colour of each point in each shot, before highlights
-    highlight: np.ndarray  # (N, shots) weight of the specular highlight (gloss, lit, facing the flash)
+    # (3 * shots + SURFACE_CHANNELS, N), channel-major: colour of each point in each shot, before highlights, then
+    # its albedo, normal, skin and cloth.  A camera gathers the points it sees as long contiguous rows
+    channels: np.ndarray
+    highlight: np.ndarray  # (shots, N) weight of the specular highlight (gloss, lit, facing the flash)
     landmarks: np.ndarray
     landmark_normals: np.ndarray
     irises: np.ndarray
@@ -258,13 +276,18 @@ def shadow_mask(points: np.ndarray, normals: np.ndarray, light: np.ndarray, cell
     return depth <= zbuf[key] + tol
 
 
+def room_light(normal_y: np.ndarray, normal_z: np.ndarray) -> np.ndarray:
+    """The room's light on a surface, a factor of its albedo: a soft dome from above and in front (world frame)."""
+    return 0.30 + 0.16 * normal_y + 0.10 * np.clip(normal_z, 0, 1)
+
+
 def pose(scene: Scene, head_rot: np.ndarray, head_shift: np.ndarray, flashes: list) -> PosedScene:
     """Place the scene in the studio and light it for each shot (a flash direction, or None for room light only)."""
     rot, shift = head_rot.astype(np.float32), head_shift.astype(np.float32)
     pts = scene.points @ rot.T + shift
     nrm = scene.normals @ rot.T
     # room light: a soft dome from above, present in every shot as in the Multi-PIE studio
-    room = scene.albedo * (0.30 + 0.16 * nrm[:, 1:2] + 0.10 * np.clip(nrm[:, 2:3], 0, 1))
+    room = scene.albedo * room_light(nrm[:, 1:2], nrm[:, 2:3])
     diffuse, highlight = [], []
     for d in flashes:
         if d is None:
@@ -276,13 +299,14 @@ def pose(scene: Scene, head_rot: np.ndarray, head_shift: np.ndarray, flashes: li
         diffuse.append(room + scene.albedo * (0.72 * ndl)[:, None])
         highlight.append(scene.gloss * np.float32(0.12) * (ndl > 0))
     irises = scene.irises @ rot.T + shift
+    surface = [scene.albedo, nrm, scene.skin[:, None], scene.cloth[:, None]]
     return PosedScene(
         points=pts,
         normals=nrm,
         n_dot_p=np.einsum("ij,ij->i", nrm, pts),
         flashes=list(flashes),
-        diffuse=np.concatenate(diffuse, axis=1),
-        highlight=np.stack(highlight, axis=1),
+        channels=np.ascontiguousarray(np.concatenate(diffuse + surface, axis=1).T),
+        highlight=np.stack(highlight),
         landmarks=scene.landmarks @ rot.T + shift,
         landmark_normals=scene.landmark_normals @ rot.T,
         irises=irises,
@@ -292,19 +316,59 @@ def pose(scene: Scene, head_rot: np.ndarray, head_shift: np.ndarray, flashes: li
 
 @dataclass
 class View:
-    """One camera's images of a posed scene, one per shot, and where the landmarks fall."""
+    """One camera's images of a posed scene, one per shot, the surface seen at each pixel, and where the
+    landmarks fall."""
 
-    alpha: np.ndarray  # (H, W) coverage, soft at the silhouette
-    backdrop: np.ndarray  # (H, W) the studio's grey where the subject does not cover it
-    colours: np.ndarray  # (3 * shots, H, W) linear colour of the subject in each shot, one plane per channel
+    alpha: np.ndarray  # (H, W) coverage of the subject (head, hair, neck, shirt), soft at the silhouette
+    # (3 * shots + SURFACE_CHANNELS, H, W), one plane per channel: the linear colour of the subject in each shot,
+    # then the mean albedo (3), normal (3, world frame, not renormalised), skin and cloth of its points
+    planes: np.ndarray
     landmarks: np.ndarray  # (68, 2) pixel coordinates
     landmark_visible: np.ndarray  # (68,) bool
     irises: np.ndarray  # (2, 2)
     iris_visible: np.ndarray
 
+    @property
+    def shots(self) -> int:
+        return (len(self.planes) - SURFACE_CHANNELS) // 3
+
     def shot(self, k: int) -> np.ndarray:
         """(3, H, W): the R, G and B planes of shot ``k``."""
-        return self.colours[3 * k : 3 * k + 3]
+        return self.planes[3 * k : 3 * k + 3]
+
+    def _surface(self, i: int, n: int = 1) -> np.ndarray:
+        start = 3 * self.shots + i
+        return self.planes[start : start + n] if n > 1 else self.planes[start]
+
+    @property
+    def albedo(self) -> np.ndarray:
+        return self._surface(0, 3)
+
+    @property
+    def normal(self) -> np.ndarray:
+        return self._surface(3, 3)
+
+    @property
+    def skin(self) -> np.ndarray:
+        return self._surface(6)
+
+    @property
+    def cloth(self) -> np.ndarray:
+        return self._surface(7)
+
+    @cached_property
+    def room(self) -> np.ndarray:
+        """(3, H, W): the room's light on the subject at its usual level (part of every shot's colour)."""
+        normal = self.normal
+        return self.albedo * room_light(normal[1], normal[2])
+
+    @cached_property
+    def box(self) -> tuple[slice, slice]:
+        """The rows and columns the subject covers."""
+        rows, cols = np.flatnonzero(self.alpha.any(axis=1)), np.flatnonzero(self.alpha.any(axis=0))
+        if not len(rows):
+            return slice(0, 0), slice(0, 0)
+        return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 def _visible_landmarks(cam, pts, nrm, centre, zbuf, nearest_around, tol):
@@ -330,17 +394,19 @@ def _visible_landmarks(cam, pts, nrm, centre, zbuf, nearest_around, tol):
 
 
 def _add_highlights(colours: np.ndarray, scene: PosedScene, idx: np.ndarray, to_camera: np.ndarray) -> None:
-    """Add to ``colours`` (M, 3 * shots) the specular highlights (Blinn-Phong, white) of the points ``idx`` seen
-    from this camera."""
-    normals = scene.normals[idx]
+    """Add to ``colours`` (3 * shots + SURFACE_CHANNELS, M), the channels of the points ``idx``, the specular
+    highlights (Blinn-Phong, white) this camera sees."""
+    shots = len(scene.flashes)
+    normals = colours[3 * shots + 3 : 3 * shots + 6]
     for k, d in enumerate(scene.flashes):
         if d is None:
             continue
         half = d.astype(np.float32) + to_camera
-        ndh = np.clip(normals @ (half / np.linalg.norm(half)), 0, 1)
+        half /= np.linalg.norm(half)
+        ndh = np.clip(half[0] * normals[0] + half[1] * normals[1] + half[2] * normals[2], 0, 1)
         ndh4 = (ndh * ndh) ** 2
         ndh8 = ndh4 * ndh4
-        colours[:, 3 * k : 3 * k + 3] += (scene.highlight[idx, k] * ndh8 * ndh8 * ndh8)[:, None]  # ndh ** 24
+        colours[3 * k : 3 * k + 3] += scene.highlight[k, idx] * ndh8 * ndh8 * ndh8  # ndh ** 24
 
 
 def look(scene: PosedScene, cam: CameraModel) -> View:
@@ -359,46 +425,30 @@ def look(scene: PosedScene, cam: CameraModel) -> View:
     near = cv2.erode(zbuf.reshape(h, w), np.ones((3, 3), np.uint8)).ravel()
     keep = (depth <= zbuf[pix] + 0.03) & (depth <= near[pix] + SEE_THROUGH)
     idx, pix = idx[keep], pix[keep]
-    colours = scene.diffuse[idx]
+    colours = scene.channels[:, idx]
     _add_highlights(colours, scene, idx, cam.to_camera())
-    # per pixel and channel, the sum of the colours of its points in point order: one bincount over
-    # (channel, pixel) keys; channel planes rather than interleaved channels keep every later array operation
-    # on long contiguous rows (per-pixel arithmetic, so the same numbers either way)
-    n, channels = w * h, colours.shape[1]
+    # per pixel and channel, the sum of the colours of its points in point order: one bincount per channel plane
+    # (planes rather than interleaved channels keep every later array operation on long contiguous rows)
+    n, channels = w * h, len(colours)
     count = np.bincount(pix, minlength=n).astype(np.float32).reshape(h, w)
-    keys = (pix[None, :] + (np.arange(channels) * n)[:, None]).ravel()
-    sums = np.bincount(keys, colours.T.ravel(), minlength=channels * n).astype(np.float32).reshape(channels, h, w)
-    # pinholes between samples: normalised convolution (empty pixels hold zero sums) over the 3x3 neighbourhood
+    sums = np.empty((channels, h, w), np.float32)
+    for c in range(channels):
+        sums[c] = np.bincount(pix, colours[c], minlength=n).reshape(h, w)
+    # pinholes between samples: normalised convolution (empty pixels hold zero sums) over the 3x3 neighbourhood,
+    # inside the box the points cover and a pixel around it (everything outside is empty)
     hit = count > 0
-    filled_count = np.where(hit, count, cv2.blur(count, (3, 3)))
-    mean = np.stack([cv2.blur(plane, (3, 3)) for plane in sums])
-    np.copyto(mean, sums, where=hit)
-    mean /= np.maximum(filled_count, 1e-6)
+    rows, cols = np.flatnonzero(hit.any(axis=1)), np.flatnonzero(hit.any(axis=0))
+    box = (slice(max(rows[0] - 1, 0), rows[-1] + 2), slice(max(cols[0] - 1, 0), cols[-1] + 2)) if len(rows) else (
+        slice(0, 0), slice(0, 0))
+    filled_count = np.where(hit[box], count[box], cv2.blur(count[box], (3, 3)))
+    mean = np.zeros_like(sums)
+    for c in range(channels):
+        inner = cv2.blur(sums[c][box], (3, 3))
+        np.copyto(inner, sums[c][box], where=hit[box])
+        mean[c][box] = inner / np.maximum(filled_count, 1e-6)
     mask = hit.astype(np.float32)
     closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     alpha = cv2.GaussianBlur(closed, (3, 3), 0.6)
-    backdrop = np.float32(BACKGROUND) * (1 - alpha)
     lm_xy, lm_vis = _visible_landmarks(cam, scene.landmarks, scene.landmark_normals, centre, zbuf, near, 0.06)
     ir_xy, ir_vis = _visible_landmarks(cam, scene.irises, scene.iris_normals, centre, zbuf, near, 0.06)
-    return View(alpha, backdrop, mean, lm_xy, lm_vis, ir_xy, ir_vis)
-
-
-def composite(view: View, shot: int, gain: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """One shot: the subject under the shot's exposure and colour balance (``gain``, per channel) over
-    the background, softened like a lens, with sensor noise (H, W) or (H, W, 1); uint8 RGB.
-
-    Channel by channel, in place: the same arithmetic as whole-array broadcasting, without its short inner loops."""
-    gain = np.asarray(gain, np.float32)
-    planes = view.shot(shot)
-    img = np.empty((*view.alpha.shape, 3), np.float32)
-    for c in range(3):
-        np.multiply(planes[c], view.alpha * gain[c], out=img[..., c])
-        img[..., c] += view.backdrop
-    img = cv2.GaussianBlur(img, (3, 3), 0.5)
-    noise = noise.reshape(view.alpha.shape)
-    for c in range(3):
-        img[..., c] += noise
-    img *= 255
-    img += 0.5
-    np.clip(img, 0, 255, out=img)
-    return img.astype(np.uint8)
+    return View(alpha, mean, lm_xy, lm_vis, ir_xy, ir_vis)

@@ -10,8 +10,9 @@ ids never used) and come back to each later session with a fixed probability.
 A later session's look.  The face's structure is the person's (skull, jaw, eyes, brows, nose, mouth, ears, skin
 detail); what months change is drawn per (seed, subject, session) from its own random stream: hair grown, cut or
 restyled, facial hair grown, shaved or trimmed (hair.later_hair), a little weight in the cheeks, skin a little
-tanned or paler, another shirt.  Session 01 is the subject's own parameters, unchanged: its images are `small`'s.
-None of it depends on anything but the person and the day, so it carries no identity of its own.
+tanned or paler.  Clothing is drawn per image (photo.py), in every session.  Session 01 is the subject's own
+parameters, unchanged: its images are `small`'s.  None of it depends on anything but the person and the day, so it
+carries no identity of its own.
 """
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ from frontalize.data.multipie import (
 from frontalize.synthpie import hair as hairs
 from frontalize.synthpie import palette
 from frontalize.synthpie.head import SubjectParams
-from frontalize.synthpie.render import SHIRT
 
 ATTENDANCE_SEED = 2004  # Multi-PIE's first session was recorded in October 2004
 FIRST_SESSION = 1
@@ -35,18 +35,6 @@ NEWCOMER_RETURNS = 0.75
 
 CHEEK_CHANGE = 0.012  # sd of the change of cheek fullness (head units): a little fuller or thinner
 TONE_CHANGE = 0.04  # sd of the change of skin tone on palette.SKIN_RAMP: a little tanned or paler (median ΔE 1)
-# What people wore on the other days: muted colours that many share (session 01 is everyone's SHIRT)
-SHIRTS = np.array([
-    SHIRT,
-    [0.18, 0.18, 0.19],  # charcoal
-    [0.40, 0.40, 0.41],  # grey
-    [0.17, 0.24, 0.19],  # dark green
-    [0.32, 0.15, 0.16],  # maroon
-    [0.45, 0.40, 0.30],  # khaki
-    [0.50, 0.58, 0.68],  # light blue
-    [0.78, 0.78, 0.76],  # white
-    [0.07, 0.07, 0.08],  # black
-])
 
 
 def draw_attendance(seed: int = ATTENDANCE_SEED) -> dict[int, tuple[int, ...]]:
@@ -82,10 +70,9 @@ def draw_attendance(seed: int = ATTENDANCE_SEED) -> dict[int, tuple[int, ...]]:
 
 @dataclass(frozen=True)
 class SessionLook:
-    """A subject as they came to one session: the parameters the head is built from, and their shirt."""
+    """A subject as they came to one session: the parameters the head is built from."""
 
     params: SubjectParams
-    shirt: tuple[float, float, float]
 
     def summary(self) -> dict:
         """What can change between sessions, for the tree's sessions.json."""
@@ -94,14 +81,13 @@ class SessionLook:
             "hair_style": h.style, "hair_volume": round(h.volume, 4), "hair_length": round(h.length, 4),
             "facial_hair": h.facial, "facial_length": round(h.facial_length, 4),
             "cheek_fullness": round(p.cheek_fullness, 4), "skin_tone": round(p.skin_tone, 4),
-            "shirt": [round(c, 3) for c in self.shirt],
         }
 
 
 def session_look(base: SubjectParams, seed: int, subject: int, session: int) -> SessionLook:
     """How ``subject`` (drawn as ``base``) looked at ``session``: session 01 is ``base`` itself."""
     if session == FIRST_SESSION:
-        return SessionLook(base, tuple(float(c) for c in SHIRT))
+        return SessionLook(base)
     rng = np.random.default_rng([seed, subject, session, 3])
     hair = hairs.later_hair(base.hair, rng, base.male)
     cheek = float(np.clip(base.cheek_fullness + rng.normal(0, CHEEK_CHANGE), 0.0, 0.1))
@@ -109,5 +95,4 @@ def session_look(base: SubjectParams, seed: int, subject: int, session: int) -> 
     # the same undertone, more or less tanned: scale the skin by how the ramp changes between the two tones
     ratio = palette.skin_colour(tone, 0.0) / palette.skin_colour(base.skin_tone, 0.0)
     skin = tuple(float(c) for c in np.clip(np.asarray(base.skin) * ratio, 0, 1))
-    shirt = tuple(float(c) for c in SHIRTS[rng.integers(len(SHIRTS))])
-    return SessionLook(replace(base, hair=hair, cheek_fullness=cheek, skin_tone=tone, skin=skin), shirt)
+    return SessionLook(replace(base, hair=hair, cheek_fullness=cheek, skin_tone=tone, skin=skin))

@@ -7,9 +7,10 @@ flash positions follow the camera arc in flash-number order, with 07 at the
 frontal camera; they model Multi-PIE's flashes, they are not a survey of them.
 
 Everything drawn here is independent of the subject: framing, head pose
-jitter, the light's exposure and colour balance, and sensor noise come from
-fixed studio tables or from per-recording or per-image random streams, never
-from the subject's parameters.
+jitter, the light's exposure and colour balance come from fixed studio tables
+or from per-recording, per-view or per-image random streams, never from the
+subject's parameters.  What a photograph adds beyond the studio (background,
+clothing, the room's light, the camera's blur, noise and JPEG) is photo.py's.
 """
 from __future__ import annotations
 
@@ -73,22 +74,41 @@ def recording_pose(rng: np.random.Generator) -> RecordingPose:
     )
 
 
-def camera_model(camera: str, width: int, height: int, pose: RecordingPose) -> CameraModel:
+# Framing: how tightly a camera view is cropped and where the head sits in it, as photographs differ.  Drawn per
+# view (its flashes share their geometry: one landmark sidecar, one subject mask) from the view's own stream.
+FRAMING_SCALE = (0.88, 1.2)  # focal length factor, log-uniform: the head 0.55-0.74 of the frame's height
+FRAMING_SHIFT = 0.06  # the optical axis moves up to this fraction of the width and of the height
+
+
+@dataclass(frozen=True)
+class Framing:
+    scale: float = 1.0
+    shift: tuple[float, float] = (0.0, 0.0)  # fractions of the width and height; the picture moves with it
+
+
+def draw_framing(rng: np.random.Generator) -> Framing:
+    lo, hi = np.log(FRAMING_SCALE)
+    return Framing(float(np.exp(rng.uniform(lo, hi))), tuple(float(x) for x in rng.uniform(-1, 1, 2) * FRAMING_SHIFT))
+
+
+def camera_model(camera: str, width: int, height: int, pose: RecordingPose,
+                 framing: Framing = Framing()) -> CameraModel:
     cam = CAMERA_BY_NAME[camera]
     focal = HEAD_FRACTION * height * CAMERA_DISTANCE / 2.3
     return CameraModel(
         yaw=azimuth(cam.yaw),
         elevation=cam.elevation,
         distance=CAMERA_DISTANCE * pose.distance_scale,
-        focal_px=focal,
+        focal_px=focal * framing.scale,
         width=width,
         height=height,
+        principal=(framing.shift[0] * width, framing.shift[1] * height),
     )
 
 
-# Colour of the light on the subject.  Each camera was white-balanced on the grey backdrop under the room
-# lights, so the backdrop is the same grey in every camera, while the subject, lit mostly by the xenon flashes,
-# takes a small cast that differs by camera (each sensor's response to the flash spectrum) and by flash unit.
+# Colour of the light on the subject.  The subject, lit mostly by the xenon flashes, takes a small cast that
+# differs by camera (each sensor's response to the flash spectrum) and by flash unit; the background does not (it
+# is lit by the room; each image's own white balance and exposure cover the whole frame, photo.py).
 # Fixed tables, the same for every subject and every dataset (a studio property, drawn once from a constant seed).
 CAMERA_CAST_RANGE = 0.04
 FLASH_CAST_RANGE = 0.03
