@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from frontalize.data.multipie import CAMERA_BY_NAME, RECORDINGS, parse_filename
+from frontalize.data.pairs_tree import UNKNOWN_SUFFIX
 
 EXPECTED_LAYOUT = "ROOT/data/session01/multiview/<subject 001>/<recording 01>/<camera 05_1>/001_01_01_051_07.png"
 SIDECAR_SUFFIX = "_landmarks.json"
@@ -49,6 +50,7 @@ class Inventory:
     by_flash: Counter = field(default_factory=Counter)
     stray: list[str] = field(default_factory=list)
     sidecars: int = 0
+    unknown_masks: int = 0  # a photo-pairs tree's (data/pairs_tree.py): a view's companions, like its sidecar
 
     @property
     def images(self) -> int:
@@ -72,6 +74,7 @@ class Inventory:
             "by_camera": {k: self.by_camera[k] for k in sorted(self.by_camera, key=lambda c: CAMERA_BY_NAME[c].yaw)},
             "by_flash": {f"{k:02d}": v for k, v in sorted(self.by_flash.items())},
             "landmark_sidecars": self.sidecars,
+            "unknown_masks": self.unknown_masks,
             "stray_files": len(self.stray),
         }
 
@@ -190,6 +193,9 @@ def _scan_view(inv: Inventory, root: Path, session: int, subject: int, recording
         rel = str(Path(e.path).relative_to(root))
         if e.name == key.stem + SIDECAR_SUFFIX:
             inv.sidecars += 1
+            continue
+        if e.name == key.stem + UNKNOWN_SUFFIX:
+            inv.unknown_masks += 1
             continue
         try:
             shot = parse_filename(e.name)
