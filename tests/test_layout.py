@@ -23,6 +23,7 @@ LAYERS = [
     {"evaluation"},  # identification by pose, image quality, the report's files
     {"recognition"},  # the shared recognizer and its trainer
     {"training", "inference"},  # the GAN's training loop; frontalizing photos
+    {"pairs"},  # training pairs rendered from single photographs (detects as inference does)
     {"pipeline"},  # the steps put together: prepared data, recognizer, GAN launch, report, demo
     {"cli", "bench"},  # argument parsing; benchmarks
 ]

@@ -5,11 +5,12 @@ import argparse
 import sys
 
 from frontalize import __version__
-from frontalize.cli import curve, demo, evaluate, infer, models, prep, synthpie, train, train_recognizer
+from frontalize.cli import curve, demo, evaluate, infer, models, pairs, prep, synthpie, train, train_recognizer
 
 # name -> (module with add_arguments/run, one-line help)
 SUBCOMMANDS = {  # in pipeline order
     "synthpie": (synthpie, "generate the synthetic Multi-PIE-format dataset"),
+    "pairs": (pairs, "a Multi-PIE-layout tree from frontal photos: each turned to the 13 head-height cameras"),
     "prep": (prep, "align crops and write protocol manifests from a Multi-PIE (or SynthPIE) tree"),
     "train-recognizer": (train_recognizer, "train the shared ArcFace recognizer (same as scripts/train_recognizer.py)"),
     "models": (models, "print a setting's networks: parameter counts and output shapes"),

@@ -4,7 +4,8 @@
 ``PREPARED/manifests/<protocol>_<size>.csv`` (a plain CSV a person can open), and beside it
 ``<protocol>_<size>.json`` with what holds for every row: the protocol, the crop size, the gallery
 flash chosen at preparation (07 by default; some papers use 06) and the dataset, named for who its people
-are ("SynthPIE v2 seed 0", "Multi-PIE"): networks record it, and evaluation compares subjects only within it.
+are ("SynthPIE v2 seed 0", "Multi-PIE", "photo pairs 1a2b3c4d5e6f"): networks record it, and evaluation compares
+subjects only within it.
 Manifests prepared before the dataset was recorded say nothing of their people: evaluation refuses them
 (``require_known_dataset``) with the command that prepares them again.
 

@@ -10,6 +10,10 @@ Subject counts are Multi-PIE's; a dataset with another number of subjects
 gets the same train fraction (rounded, at least one subject each side).
 Probes are all test images except the gallery ones; the frontal camera's
 other flashes stay in (they make the 0-degree column of the table).
+
+A training-only tree (``make_split(..., training_only=True)``: a photo-pairs tree, data/pairs_tree.py, whose people
+no protocol may test) puts every subject in the training split and none in the test split: it has no gallery and no
+probes, and evaluation answers that it has nothing to test.
 """
 from __future__ import annotations
 
@@ -63,6 +67,7 @@ class Split:
     test: frozenset[int]
     scaled: bool  # the subject count differs from Multi-PIE's, so the counts were scaled
     gallery_session: dict  # test subject -> session its gallery image comes from
+    training_only: bool = False  # every subject trains (a tree whose people no protocol tests)
 
     def split_of(self, subject: int) -> str | None:
         return "train" if subject in self.train else "test" if subject in self.test else None
@@ -78,6 +83,8 @@ class Split:
     def describe(self) -> str:
         p = self.protocol
         n = len(self.train) + len(self.test)
+        if self.training_only:
+            return f"{p.name}: {len(self.train)} train / 0 test subjects (a training-only tree: every subject trains)"
         note = (
             f" (scaled from Multi-PIE's {p.train_subjects}/{p.real_subjects - p.train_subjects} to {n} subjects)"
             if self.scaled
@@ -93,10 +100,15 @@ def train_count(protocol: Protocol, n_subjects: int) -> tuple[int, bool]:
     return min(max(n, 1), n_subjects - 1), True
 
 
-def make_split(protocol: Protocol, subjects_by_session: dict[int, list[int]]) -> Split:
-    """Subjects in id order; the first ones train.  ``subjects_by_session``: session -> subject ids."""
+def make_split(protocol: Protocol, subjects_by_session: dict[int, list[int]], training_only: bool = False) -> Split:
+    """Subjects in id order; the first ones train.  ``subjects_by_session``: session -> subject ids.
+    ``training_only``: every subject trains and the test split is empty (a tree whose people no protocol tests)."""
     sessions = protocol.sessions or tuple(sorted(subjects_by_session))
     pool = sorted({s for ses in sessions for s in subjects_by_session.get(ses, [])})
+    if training_only:
+        if not pool:
+            raise ValueError(f"{protocol.name} needs at least 1 subject, found none")
+        return Split(protocol, frozenset(pool), frozenset(), False, {}, training_only=True)
     if len(pool) < 2:
         raise ValueError(f"{protocol.name} needs at least 2 subjects, found {len(pool)}")
     n_train, scaled = train_count(protocol, len(pool))

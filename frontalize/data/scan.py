@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from frontalize.data.multipie import CAMERA_BY_NAME, RECORDINGS, parse_filename
+from frontalize.data.pairs_tree import UNKNOWN_SUFFIX
 
 EXPECTED_LAYOUT = "ROOT/data/session01/multiview/<subject 001>/<recording 01>/<camera 05_1>/001_01_01_051_07.png"
 # Sidecars: files beside a camera view's images that describe the whole view (all its flashes), named by the view's
@@ -54,6 +55,7 @@ class Inventory:
     stray: list[str] = field(default_factory=list)
     sidecars: int = 0
     alpha_sidecars: int = 0
+    unknown_masks: int = 0  # a photo-pairs tree's (data/pairs_tree.py): a view's companions, like its sidecar
 
     @property
     def images(self) -> int:
@@ -78,6 +80,7 @@ class Inventory:
             "by_flash": {f"{k:02d}": v for k, v in sorted(self.by_flash.items())},
             "landmark_sidecars": self.sidecars,
             "alpha_sidecars": self.alpha_sidecars,
+            "unknown_masks": self.unknown_masks,
             "stray_files": len(self.stray),
         }
 
@@ -199,6 +202,9 @@ def _scan_view(inv: Inventory, root: Path, session: int, subject: int, recording
             continue
         if e.name == key.stem + ALPHA_SUFFIX:
             inv.alpha_sidecars += 1
+            continue
+        if e.name == key.stem + UNKNOWN_SUFFIX:
+            inv.unknown_masks += 1
             continue
         try:
             shot = parse_filename(e.name)

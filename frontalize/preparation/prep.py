@@ -40,6 +40,7 @@ from frontalize.data.align import AlignmentError, frontal_transform, pose_transf
 from frontalize.data.images import ImageProblem, read_mask, read_rgb, write_png
 from frontalize.data.manifest import ManifestWriter, format_landmarks
 from frontalize.data.multipie import CAMERA_BY_NAME, FRONTAL_CAMERA, ShotId, expression
+from frontalize.data.pairs_tree import dataset_name as pairs_dataset_name, every_subject_trains, read_marker as pairs_marker
 from frontalize.data.protocols import DEFAULT_GALLERY_FLASH, PROTOCOLS, make_split
 from frontalize.data.scan import ALPHA_SUFFIX, SIDECAR_SUFFIX, Inventory, ViewKey, scan
 from frontalize.data.template import eye_mouth_axis, region_boxes, template_points
@@ -300,8 +301,12 @@ def _crop_geometry(five: np.ndarray, matrix: np.ndarray, size: int, exact: bool,
 
 
 def dataset_identity(data_dir: Path) -> str:
-    """Who the tree's people are: SynthPIE's subjects are a function of its format and seed (any preset), else the
-    tree is taken for Multi-PIE.  Networks record it; evaluation compares subject ids only within one dataset."""
+    """Who the tree's people are: a photo-pairs tree's are its photographs' ("photo pairs <hash of the photos>",
+    data/pairs_tree.py), SynthPIE's subjects are a function of its format and seed (any preset), else the tree is
+    taken for Multi-PIE.  Networks record it; evaluation compares subject ids only within one dataset."""
+    pairs = pairs_marker(Path(data_dir).parent)
+    if pairs is not None:
+        return pairs_dataset_name(pairs)
     marker = Path(data_dir).parent / MARKER
     if marker.exists():
         meta = json.loads(marker.read_text())
@@ -485,6 +490,8 @@ def _write_index(views: list[ViewKey], out: Path, size: int, index_path: Path, r
 
 def _write_manifests(inv: Inventory, index_path: Path, out: Path, cfg: PrepConfig) -> dict:
     subjects_by_session = {s: inv.subjects(s) for s in inv.sessions}
+    # a photo-pairs tree's people are training subjects only (its marker says so): no protocol tests on them
+    training_only = every_subject_trains(pairs_marker(Path(inv.data_dir).parent))
     splits = {}
     skipped = {}
     for name in cfg.protocols:
@@ -494,7 +501,7 @@ def _write_manifests(inv: Inventory, index_path: Path, out: Path, cfg: PrepConfi
             skipped[name] = f"needs {proto.min_sessions} sessions, the data has {len(have)}"
             continue
         try:
-            splits[name] = make_split(proto, subjects_by_session)
+            splits[name] = make_split(proto, subjects_by_session, training_only)
         except ValueError as e:
             skipped[name] = str(e)
     tallies = {n: Counter() for n in splits}
