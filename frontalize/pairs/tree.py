@@ -43,6 +43,7 @@ from frontalize.data.pairs_tree import (
 from frontalize.geometry.pose import Pose, PoseError, crop_pose
 from frontalize.geometry.turn import FrontalCrop, TurnedView
 from frontalize.inference.frontalizer import inside_mask
+from frontalize.geometry.reference import FOCAL_CROPS
 from frontalize.synthpie.generate import FORMAT_VERSION as SIDECAR_VERSION
 from frontalize.synthpie.generate import landmark_path
 from frontalize.utils.io import atomic_write_bytes, atomic_write_text
@@ -209,6 +210,8 @@ def sidecar_text(view: TurnedView, size: int, head_pose: dict) -> str:
         "ibug68": np.round(view.ibug68, 3).tolist(),
         "ibug68_visible": [bool(v) for v in view.ibug68_visible],
         "head_pose": head_pose,
+        # the reference head's crop camera every view is rendered with (geometry/reference.py), centred
+        "camera": {"focal_px": round(FOCAL_CROPS * size, 4), "principal_point": [(size - 1) / 2, (size - 1) / 2]},
     }
     return json.dumps(doc, indent=1)
 
