@@ -110,6 +110,26 @@ def test_rank1_counts_an_unprocessed_probe_as_a_miss_and_shows_it():
     assert fitted["90"]["median_abs_error"] == pytest.approx(20.0)
 
 
+def test_the_backdrop_gap_tells_the_studio_grey_from_a_photos_own_scene():
+    from frontalize.evaluation.real_faces import SYNTHPIE_BACKDROP, backdrop_gap
+
+    scene = np.random.default_rng(0).integers(0, 256, (128, 128, 3)).astype(np.uint8)  # a busy photo
+    painted = scene.copy()
+    painted[:40] = SYNTHPIE_BACKDROP  # what a refiner that learned SynthPIE's studio does above the face
+    painted[:, :25] = SYNTHPIE_BACKDROP
+    painted[:, -25:] = SYNTHPIE_BACKDROP
+    assert backdrop_gap(scene) > 50 and backdrop_gap(painted) < 5
+    grey_face = scene.copy()
+    grey_face[41:118, 26:102] = SYNTHPIE_BACKDROP  # inside the template's face box: not the surroundings
+    assert backdrop_gap(grey_face) == pytest.approx(backdrop_gap(scene), abs=3)
+    tally = RealFaceTally({"full": {1: np.zeros(4)}})
+    result = ProbeResult(_frame(1, 30), "full", {"raw": np.zeros(4), "warp": np.zeros(4)}, {}, 28.0)
+    result.backdrop = {"aligned": backdrop_gap(scene), "warp": backdrop_gap(painted)}
+    tally.add(result, ["raw", "warp"])
+    gaps = tally.backdrop_gaps("full")
+    assert list(gaps) == ["aligned", "warp"] and gaps["warp"]["30"] < gaps["aligned"]["30"]
+
+
 def _subset(tmp_path, people=(1, 2), pans=(0, -45, 45, -90)):
     root = tmp_path / "p04"
     rows = [r for r in csv.DictReader(open(VENDORED / "labels.csv"))
@@ -134,6 +154,7 @@ def test_eval_pointing04_writes_the_real_face_report_with_counts_intervals_and_g
     assert "Gourier" in text and "asked to look" in text  # the licence's citation and what the labels are
     assert "#### full frames" in text and "#### tight 128-px face crops" in text
     assert "95 % intervals" in text and "Not processed" in text
+    assert "studio grey" in text  # what the output paints beyond the face, against the photo's own
     rows = list(csv.DictReader(open(out / "rank1_pointing04.csv")))
     views = {r["view"] for r in rows}
     assert views == {"raw", "warp", "warp_fused"}

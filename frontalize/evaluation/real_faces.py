@@ -42,6 +42,9 @@ VIEW_LABELS = {"raw": "raw", "warp": "warp only", "frontalized": "frontalized", 
                "warp_fused": "raw+warp fusion"}
 FUSIONS = {"fused": "frontalized", "warp_fused": "warp"}  # fusion view -> the pipeline view fused with raw
 ALL = "all"
+# SynthPIE v1-v3's studio grey in 8-bit (synthpie/render.py kept it at 0.42 of full scale): the value a refiner
+# trained on them learned to paint beyond the face (issue 27)
+SYNTHPIE_BACKDROP = 107
 
 
 @dataclass
@@ -81,6 +84,7 @@ class ProbeResult:
     problems: dict[str, str]  # view -> why it could not be made
     fitted_yaw: float | None  # the pose the warp used, fitted to the detector's landmarks (None: not processed)
     tiles: dict[str, np.ndarray] = field(default_factory=dict)  # view -> picture (input: "input"), kept for samples
+    backdrop: dict[str, float] = field(default_factory=dict)  # view ("aligned": the input crop) -> backdrop_gap
 
 
 def raw_box(judge, photo: Photo) -> tuple[float, float, float, float]:
@@ -112,6 +116,8 @@ def describe_probe(judge, photo: Photo, pipelines: list[Pipeline], keep_tiles: b
             continue
         picture = p.engine.frontalize([crop])[0]
         result.descriptors[p.name] = judge.describe(picture, crop_face_box(p.engine.size))
+        result.backdrop[p.name] = backdrop_gap(picture)
+        result.backdrop.setdefault("aligned", backdrop_gap(crop.crop))
         if p.name == "warp" or result.fitted_yaw is None:
             result.fitted_yaw = pose_yaw(crop.pose)
         if keep_tiles:
@@ -122,6 +128,21 @@ def describe_probe(judge, photo: Photo, pipelines: list[Pipeline], keep_tiles: b
         elif view in result.problems:
             result.problems[fused] = result.problems[view]
     return result
+
+
+def backdrop_gap(picture: np.ndarray) -> float:
+    """How far a picture's surroundings lie from SynthPIE's studio grey: the median, over the pixels outside the
+    template's face box (hair, neck, background), of the mean absolute difference of their channels from
+    ``SYNTHPIE_BACKDROP`` (8-bit).  A photo's own scene gives its own figure; a refiner that paints the studio grey
+    over it brings the figure towards 0."""
+    from frontalize.data.template import crop_face_box
+
+    h, w = picture.shape[:2]
+    x0, y0, x1, y1 = (int(round(v)) for v in crop_face_box(w))
+    outside = np.ones((h, w), bool)
+    outside[max(y0, 0):y1, max(x0, 0):x1] = False
+    gap = np.abs(picture.astype(np.float32) - SYNTHPIE_BACKDROP).mean(axis=2)
+    return float(np.median(gap[outside]))
 
 
 def pose_yaw(pose_vector: np.ndarray) -> float:
@@ -159,6 +180,7 @@ class RealFaceTally:
         self.views: dict[str, dict[str, ViewTally]] = defaultdict(lambda: defaultdict(ViewTally))
         self.fitted: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))  # condition -> |yaw| -> (error, outward)
         self.rows: list[dict] = []  # one per probe and view: the per-probe CSV
+        self.backdrop: dict[str, dict[str, dict[str, list]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
 
     def add(self, result: ProbeResult, views: list[str]) -> None:
         people = sorted(self.gallery[result.condition])
@@ -187,6 +209,9 @@ class RealFaceTally:
                 tally.other[k].extend(float(x) for i, x in enumerate(dist) if i != own)
             self.rows.append({**row, "processed": 1, "nearest": nearest, "hit": int(hit),
                               "own_distance": round(float(dist[own]), 4), "problem": ""})
+        for view, gap in result.backdrop.items():
+            for k in (key, ALL):
+                self.backdrop[result.condition][view][k].append(gap)
         if result.fitted_yaw is not None:
             err = result.fitted_yaw - result.frame.yaw
             outward = float(np.sign(result.frame.yaw)) * err  # > 0: turned further than the label, 0 at 0 deg
@@ -210,6 +235,12 @@ class RealFaceTally:
                                 "same_median": float(np.median(t.same[k])) if t.same[k] else None,
                                 "other_median": float(np.median(t.other[k])) if t.other[k] else None}
         return out
+
+    def backdrop_gaps(self, condition: str) -> dict:
+        """{view ("aligned" first): {|yaw| key: median backdrop_gap}}."""
+        views = sorted(self.backdrop[condition], key=lambda v: (v != "aligned", VIEW_ORDER.index(v) if v in VIEW_ORDER else 99))
+        return {v: {k: float(np.median(self.backdrop[condition][v][k]))
+                    for k in sorted(self.backdrop[condition][v], key=key_order)} for v in views}
 
     def fitted_yaw(self, condition: str) -> dict:
         """{|yaw| key: {median_abs_error, median_outward, n}}: the warp's fitted yaw against the label; a negative

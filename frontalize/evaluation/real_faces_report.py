@@ -16,7 +16,7 @@ import numpy as np
 
 from frontalize.data.images import write_png
 from frontalize.data.pointing04 import CITATION
-from frontalize.evaluation.real_faces import ALL, CONDITION_LABELS, VIEW_LABELS, RealFaceTally
+from frontalize.evaluation.real_faces import ALL, CONDITION_LABELS, SYNTHPIE_BACKDROP, VIEW_LABELS, RealFaceTally
 from frontalize.utils.io import atomic_open, atomic_write_bytes, atomic_write_text
 
 TILE = 128
@@ -65,6 +65,17 @@ def fitted_markdown(fitted: dict) -> list[str]:
             "| median \\|fitted − label\\| | " + " | ".join(f"{fitted[k]['median_abs_error']:.1f}" for k in keys) + " |",
             "| median outward error | " + " | ".join(f"{fitted[k]['median_outward']:+.1f}" for k in keys) + " |",
             "| faces fitted | " + " | ".join(str(fitted[k]["n"]) for k in keys) + " |"]
+
+
+def backdrop_markdown(gaps: dict) -> list[str]:
+    keys = list(next(iter(gaps.values())))
+    names = {"aligned": "the aligned photo (input)", **VIEW_LABELS}
+    return [f"Beyond the face: median distance of the pixels outside the template's face box from SynthPIE v1–v3's "
+            f"studio grey ({SYNTHPIE_BACKDROP}/255; 8-bit, mean over channels). An output below its input paints "
+            "towards the studio grey:", "",
+            "| view | " + " | ".join(heading(k) for k in keys) + " |", "|---|" + "---|" * len(keys),
+            *("| " + names.get(v, v) + " | " + " | ".join(f"{cells[k]:.1f}" if k in cells else "–" for k in keys) + " |"
+              for v, cells in gaps.items())]
 
 
 def chart_png(tables: dict[str, dict], title: str) -> bytes:
@@ -134,6 +145,8 @@ def write_real_face_report(tally: RealFaceTally, out: Path, header: list[str], s
         lines += [f"#### {CONDITION_LABELS[condition]}", "", *rank1_markdown(table, keys), ""]
         if tally.fitted[condition]:
             lines += [*fitted_markdown(tally.fitted_yaw(condition)), ""]
+        if tally.backdrop[condition]:
+            lines += [*backdrop_markdown(tally.backdrop_gaps(condition)), ""]
     atomic_write_text(paths["markdown"], "\n".join(lines))
     with atomic_open(paths["csv"], "w") as f:
         w = csv.writer(f)
@@ -157,6 +170,7 @@ def write_real_face_report(tally: RealFaceTally, out: Path, header: list[str], s
     atomic_write_text(paths["json"], json.dumps({
         "benchmark": name, "citation": CITATION, "header": header, "label_note": LABEL_NOTE, "networks": networks,
         "tables": tables, "fitted_yaw": {c: tally.fitted_yaw(c) for c in tables},
+        "backdrop_gap": {c: tally.backdrop_gaps(c) for c in tables if tally.backdrop[c]},
     }, indent=1, ensure_ascii=False))
     return paths
 
