@@ -191,6 +191,22 @@ def test_prep_takes_the_tree_with_its_landmarks_all_in_training(tree, tmp_path):
             assert all(abs(y - int(r["yaw"])) < 15 for y, r in zip(fitted, rows)), fitted
 
 
+def test_a_gan_trains_on_the_tree_without_a_test_split_to_check(tree, tmp_path):
+    """The periodic identity check needs validation subjects or test probes; a pairs tree has neither, so the check
+    is skipped (and the run header says so) rather than ending the run at its first check."""
+    from conftest import random_recognizer, train_tiny_gan
+
+    out, _, _ = tree
+    prepared = tmp_path / "prepared"
+    prepare(PrepConfig(root=out, out=prepared, size=64, protocols=("setting1",), workers=1, progress=False))
+    recognizer = random_recognizer(tmp_path / "recognizer.pt", seed=0)
+    latest = train_tiny_gan(prepared, tmp_path / "runs", "1_3", "train.eval_every=1", f"loss.recognizer={recognizer}")
+    run = latest.parent.parent
+    assert latest.name == "step_00000002.pt"
+    assert not list(run.glob("eval/rank1_*.json")), "no identity check without validation or test probes"
+    assert list(run.glob("samples/*.png")), "the sample grid shows training inputs instead"
+
+
 def test_training_only_split_puts_every_subject_in_training():
     subjects = {1: [1, 2, 3]}
     split = make_split(PROTOCOLS["setting1"], subjects, training_only=True)

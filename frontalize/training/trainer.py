@@ -138,6 +138,8 @@ class Trainer:
         # subsample of test probes (monitoring only)
         self.check_rows = (validation_rows(rows, self.gallery_flash, cfg.data.protocol) if self.val_subjects else rows)
         self.check_per_column = None if self.val_subjects else CHECK_PROBES_PER_YAW
+        # a training-only tree (photo pairs: every subject trains) has neither: the check is skipped, not failed
+        self.checkable = bool(self.val_subjects) or any(r["split"] == "test" for r in rows)
         self._check_recognizer = None
         self.geometry = cfg.model.geometry != "none"
         augment = paired_augment(cfg.data.size, cfg.data.random_crop, cfg.data.mirror, cfg.data.colour)
@@ -247,11 +249,13 @@ class Trainer:
                           pin_memory=self.device.type == "cuda", prefetch_factor=2 if workers else None)
 
     def _sample_rows(self) -> list[dict]:
-        """One test probe per yaw (under the gallery flash where there is one) for the sample grids."""
+        """One test probe per yaw (under the gallery flash where there is one) for the sample grids; a training-only
+        tree (photo pairs) has no test split, so its grids show training inputs."""
+        split = "test" if any(r["split"] == "test" for r in self.rows) else "train"
         picked: dict[int, dict] = {}
         light = str(self.gallery_flash)
         for r in self.rows:
-            if r["split"] == "test" and r["role"] == "probe" and r["target_path"]:
+            if r["split"] == split and r["role"] == ("probe" if split == "test" else "train") and r["target_path"]:
                 yaw = int(r["yaw"])
                 if CAMERA_BY_NAME[r["camera"]].elevation == 0 and (yaw not in picked or r["flash"] == light and picked[yaw]["flash"] != light):
                     picked[yaw] = r
@@ -378,7 +382,8 @@ class Trainer:
         if self.val_subjects:
             return {"subjects": sorted(self.val_subjects), "probes": len(probes), "chooses_best": True}
         return {"subjects": [], "probes": None, "chooses_best": False,
-                "monitoring": f"at most {CHECK_PROBES_PER_YAW} test probes per column"}
+                "monitoring": (f"at most {CHECK_PROBES_PER_YAW} test probes per column" if self.checkable else
+                               "none: this data has no test split (a training-only tree), so no periodic check runs")}
 
     def evaluate(self, tracker: Tracker) -> bool:
         """Periodic identity check with the shared recognizer, when one is configured (rank 0 only).
@@ -387,7 +392,7 @@ class Trainer:
         out) it only monitors, so that no reported figure is chosen on the test set.
         """
         improved = False
-        if self.info.is_main and self.cfg.loss.recognizer and Path(self.cfg.loss.recognizer).exists():
+        if self.info.is_main and self.checkable and self.cfg.loss.recognizer and Path(self.cfg.loss.recognizer).exists():
             on = "val" if self.val_subjects else "test"
             table = self.identity_check()
             mean_front = float(np.mean([v["frontalized"] for k, v in table.items() if k != ALL_COLUMN]))
