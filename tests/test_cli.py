@@ -45,3 +45,16 @@ def test_demo_runs_every_step_and_ends_with_a_summary(tiny_synthpie, tmp_path, c
     assert "the independent judge (IResNet-34 layout, another seed; no training loss uses it): using" in again
     assert all(len(list((runs / kind).iterdir())) == 1 for kind in ("gan", "recognizer", "recognizer_judge"))
     assert "| rank-1 frontalized, independent judge (%) |" in text and "| rank-1 warp only (%) |" in text
+
+
+def test_resume_before_overrides_takes_them_as_overrides():
+    """`train_gan.py --setting 1_4r --resume key=value`: the override is not a run folder to resume."""
+    import argparse
+
+    from frontalize.cli.train import add_arguments, resolve
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    args = p.parse_args(["--setting", "1_4r", "--cpu", "--resume", "train.steps=7", "loss.l1=3"])
+    cfg = resolve(args)
+    assert args.resume == "latest" and cfg.train.steps == 7 and cfg.loss.l1 == 3

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
 
@@ -26,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def resolve(args) -> Config:
+    if args.resume and "=" in args.resume and not Path(args.resume).exists():
+        # `--resume key=value`: argparse gave the first override to --resume's optional folder
+        args.overrides, args.resume = [args.resume, *args.overrides], "latest"
     cpu = args.cpu or (not args.paper and not torch.cuda.is_available())
     cfg = load_config(args.setting, cpu=cpu, overrides=args.overrides)
     if cpu and not args.cpu:
