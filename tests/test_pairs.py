@@ -200,7 +200,11 @@ def test_a_gan_trains_on_the_tree_without_a_test_split_to_check(tree, tmp_path):
     prepared = tmp_path / "prepared"
     prepare(PrepConfig(root=out, out=prepared, size=64, protocols=("setting1",), workers=1, progress=False))
     recognizer = random_recognizer(tmp_path / "recognizer.pt", seed=0)
-    latest = train_tiny_gan(prepared, tmp_path / "runs", "1_3", "train.eval_every=1", f"loss.recognizer={recognizer}")
+    from frontalize.config import load_config
+
+    assert load_config("setting1_4r_pairs", cpu=True).data.val_subjects == 0  # the named setting holds nobody out
+    latest = train_tiny_gan(prepared, tmp_path / "runs", "setting1_4r_pairs", "train.eval_every=1",
+                            f"loss.recognizer={recognizer}")
     run = latest.parent.parent
     assert latest.name == "step_00000002.pt"
     assert not list(run.glob("eval/rank1_*.json")), "no identity check without validation or test probes"
