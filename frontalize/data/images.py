@@ -32,28 +32,26 @@ class ImageProblem(ValueError):
 
 
 # ------------------------------------------------------------------------------------------- reading
-def read_rgb(path: Path) -> np.ndarray:
-    """8-bit RGB array of a dataset image or crop."""
+def _decode(path: Path, flags: int) -> np.ndarray:
+    """A project or dataset image file decoded by OpenCV (``flags``), or a specific ``ImageProblem``."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as e:
         raise ImageProblem(f"{path}: unreadable ({e.strerror or e})") from None
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    img = cv2.imdecode(data, flags) if data.size else None
     if img is None:
         raise ImageProblem(f"{path}: not a decodable image (truncated or corrupt)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """8-bit RGB array of a dataset image or crop."""
+    return cv2.cvtColor(_decode(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def read_mask(path: Path) -> np.ndarray:
     """8-bit grey array (H, W) of a mask this project wrote (a SynthPIE view's subject mask, its crop)."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as e:
-        raise ImageProblem(f"{path}: unreadable ({e.strerror or e})") from None
-    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
-    if img is None:
-        raise ImageProblem(f"{path}: not a decodable image (truncated or corrupt)")
-    return img
+    return _decode(path, cv2.IMREAD_GRAYSCALE)
 
 
 def load_square(path: Path, size: int) -> np.ndarray:
