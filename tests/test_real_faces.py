@@ -34,9 +34,9 @@ def test_yaw_is_the_pan_turned_round_and_the_gallery_is_series_1_frontal():
     assert sum(1 for p in probes if p.pan == 0) == 15  # series 2's frontal frames are probes
 
 
-def _copy(tmp_path, files=6):
+def _write_copy(tmp_path, rows):
+    """The vendored frames of ``rows`` and their labels, as a Pointing'04 folder of their own."""
     root = tmp_path / "p04"
-    rows = list(csv.DictReader(open(VENDORED / "labels.csv")))[:files]
     for r in rows:
         (root / r["file"]).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(VENDORED / r["file"], root / r["file"])
@@ -44,7 +44,12 @@ def _copy(tmp_path, files=6):
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    return root, rows
+    return root
+
+
+def _copy(tmp_path, files=6):
+    rows = list(csv.DictReader(open(VENDORED / "labels.csv")))[:files]
+    return _write_copy(tmp_path, rows), rows
 
 
 def test_bad_copies_are_named_not_tracebacks(tmp_path):
@@ -131,17 +136,9 @@ def test_the_backdrop_gap_tells_the_studio_grey_from_a_photos_own_scene():
 
 
 def _subset(tmp_path, people=(1, 2), pans=(0, -45, 45, -90)):
-    root = tmp_path / "p04"
     rows = [r for r in csv.DictReader(open(VENDORED / "labels.csv"))
             if int(r["person"]) in people and int(r["pan"]) in pans]
-    for r in rows:
-        (root / r["file"]).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(VENDORED / r["file"], root / r["file"])
-    with open(root / "labels.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return root
+    return _write_copy(tmp_path, rows)
 
 
 def test_eval_pointing04_writes_the_real_face_report_with_counts_intervals_and_grids(tmp_path, capsys):
