@@ -350,3 +350,19 @@ def test_the_refiner_gives_back_the_warp_near_the_front_and_its_own_output_beyon
     assert float(plain.refinement_weight(pose)[0]) == 1.0  # the blend switched off
     with pytest.raises(ValueError, match="front_blend"):
         WarpRefiner(size, 0.25, (30.0, 10.0))
+
+
+def test_the_default_refiner_gives_back_the_warp_up_to_30_degrees():
+    """The default band (config.py, issue 28): every fitted yaw below 30 degrees gets the warp alone, so the
+    +-15 and +-30 columns cannot fall below the warp-only row; 45 degrees and beyond get the refiner's output."""
+    from frontalize.geometry.pose import Pose, frontal_pose, rotation_from_angles
+    from frontalize.models.factory import build_generator
+
+    cfg = load_config("setting1_4r", cpu=True)  # the demo's setting
+    cfg.data.size = 64
+    refiner = build_generator(cfg).eval()
+    weights = {}
+    for yaw in (0.0, 15.0, -29.0, 45.0, -60.0):
+        pose = torch.from_numpy(Pose(rotation_from_angles(yaw), frontal_pose(64).translation).as_vector())[None]
+        weights[yaw] = float(refiner.refinement_weight(pose)[0])
+    assert weights == {0.0: 0.0, 15.0: 0.0, -29.0: 0.0, 45.0: 1.0, -60.0: 1.0}

@@ -12,8 +12,9 @@ a pose fitted to five landmarks.  What it cannot know is what the learned parts 
     output = mask * fill + (1 - mask) * shading(warp(input; grid + flow))
 
 Near the front the warp is already the aligned input, and a learned part can only take from it (issue 28: the
-refiner scored below the warp alone at 0 and +-15 degrees): below ``front_blend[0]`` degrees of the input's fitted
-yaw the output is the warp, beyond ``front_blend[1]`` the refiner's, with a smoothstep between.
+refiner scored below the warp alone at 0 and +-15 degrees, and at +30 on Setting 2): below ``front_blend[0]``
+degrees of the input's fitted yaw the output is the warp, beyond ``front_blend[1]`` the refiner's, with a
+smoothstep between (default [30, 45], config.py).
 
 A small U-Net reads the warped picture, its visibility, the input itself (whose layout still shows the hair's
 outline and the background) and where the reference face is.  Every head starts at zero: flow 0, gain 1, offset 0,
