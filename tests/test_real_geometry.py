@@ -151,3 +151,24 @@ def test_a_head_of_the_shape_space_is_found_again_from_its_68_landmarks():
     assert np.corrcoef(moved, found)[0, 1] > 0.8
     with pytest.raises(Exception):
         fit_reference(seen[:5], size, pose)
+
+
+def test_a_scalp_beyond_a_tight_crops_edge_is_filled_from_the_hair_not_the_skin():
+    """A tight crop ends at the forehead: the scalp above was never seen.  It is filled from what surrounds the
+    face (hair, background), not from the skin: a head filled from the face came out bald and skin-coloured."""
+    skin, hair = 0.6, -0.8
+    warp = FrontalWarp(S, fill_from_skin=True)
+    region = warp.fill_region[0, 0]
+    x = torch.where(region, skin, hair).expand(1, 3, S, S).clone()  # at the frontal pose the crop is the layout
+    inside = torch.ones(1, 1, S, S)
+    inside[..., : S // 4, :] = 0  # the photo ends a quarter of the way down
+    scalp = warp.face.view(S, S) & ~region
+    scalp[S // 4 - 4:] = False  # the scalp well beyond the photo's edge
+
+    def scalp_colour(w):
+        out = w(x, _pose(0.0), inside)
+        assert float(out.known[0, 0][scalp].max()) == 0  # unseen: filled
+        return float(out.picture[0, 0][scalp].mean())
+
+    assert scalp_colour(warp) == pytest.approx(hair, abs=0.05)
+    assert scalp_colour(FrontalWarp(S, fill_from_skin=False)) > hair + 0.3  # the old fill: towards the skin

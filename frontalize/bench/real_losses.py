@@ -3,7 +3,7 @@ with one of its parts taken away or changed, on full frames and tight crops, in 
 
     python -m frontalize.bench.real_losses --out runs/real_losses [--root DIR] [--limit N]
 
-Each variant is the shipped warp-only frontalizer (inference/frontalizer.py) less one thing:
+Each variant is the shipped warp-only frontalizer (inference/frontalizer.py) with one thing changed:
   shipped           as ``frontalize infer --warp-only`` runs: 128 px, the mean head, the pose fitted to MTCNN's points
   256 px            the same geometry at 256 px: how much the output's resolution costs dlib
   no context        MTCNN on the photo as it is, without the grey margin (face/detect.py)
@@ -12,6 +12,8 @@ Each variant is the shipped warp-only frontalizer (inference/frontalizer.py) les
   no occlusion      what lies beyond the face not hidden where the face covers it (ghost faces)
   no mirror         hidden points filled from around them instead of from their mirror
   fitted head       the reference head fitted to dlib's 68 points within +-45 degrees (geometry/shape.py)
+  skin fill         what no side shows filled with the skin from the skin and the scalp from the hair around it
+                    (shipped: the whole head from the face, a bald scalp where a tight crop ends)
 The raw row is each probe's own photo, described once.  Rank-1 differences against ``shipped`` rank what each part
 is worth; fitted yaw against the label and the probes each variant could not process are in the same report.
 Measuring only: Pointing'04 never chooses a weight (its README).
@@ -58,7 +60,8 @@ def variants(device: str = "cpu") -> list[Pipeline]:
             Pipeline("debiased pose", share(engine(debias=True))),
             Pipeline("no occlusion", share(engine(warp={"background_occlusion": False}))),
             Pipeline("no mirror", share(engine(warp={"mirror": False}))),
-            Pipeline("fitted head", share(engine(fit_heads=True)))]
+            Pipeline("fitted head", share(engine(fit_heads=True))),
+            Pipeline("skin fill", share(engine(warp={"fill_from_skin": True})))]
 
 
 def losses_markdown(tally: RealFaceTally, names: list[str]) -> str:
@@ -92,12 +95,19 @@ def main(argv=None) -> int:
     p.add_argument("--root", type=Path, default=None, help="Pointing'04 copy (default: the vendored tilt-0 frames)")
     p.add_argument("--out", type=Path, default=Path("runs/real_losses"))
     p.add_argument("--limit", type=int, default=None, help="only the first N probes (a smoke run)")
+    p.add_argument("--variants", nargs="+", default=None, metavar="NAME",
+                   help="only these variants beside the shipped warp (default: all)")
     args = p.parse_args(argv)
     frames = read_frames(args.root or default_root()).frames
     gallery, probes = split(frames)
     probes = probes[: args.limit] if args.limit else probes
     judge = DlibJudge()
     pipelines = variants()
+    if args.variants:
+        unknown = set(args.variants) - {q.name for q in pipelines}
+        if unknown:
+            p.error(f"no variant {sorted(unknown)}; the variants: {[q.name for q in pipelines]}")
+        pipelines = [q for q in pipelines if q.name == SHIPPED or q.name in args.variants]
     names = [q.name for q in pipelines]
     tally = RealFaceTally(gallery_descriptors(judge, gallery, CONDITIONS))
     for frame in tqdm(probes, desc="variants", unit="probe"):

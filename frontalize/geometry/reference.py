@@ -63,6 +63,19 @@ class ReferenceFace:
         return n.astype(np.float32)
 
 
+def skin_region(ref: ReferenceFace) -> np.ndarray:
+    """(size, size) bool: the reference face's skin from the jaw line up to a hairline, which lies above the brows
+    by 0.7 of the brow-to-nose-base height (the thirds of a face, a little short of a full third: where a fringe
+    usually starts).  The scalp and the ears above and beside it are hair or background in most photos."""
+    p = ref.ibug68[:, :2] + ref.size / 2
+    jaw, brows = p[0:17], p[17:27]
+    lift = 0.7 * (p[33, 1] - brows[:, 1].mean())
+    outline = np.concatenate([jaw, (brows - [0.0, lift])[::-1]])
+    region = np.zeros((ref.size, ref.size), np.uint8)
+    cv2.fillPoly(region, [np.round(outline * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    return region.astype(bool) & ref.face
+
+
 def on_rays(points: np.ndarray, size: int) -> np.ndarray:
     """Move points given as (image x, image y, depth) onto the frontal camera's ray through (x, y)."""
     f = FOCAL_CROPS * size

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from frontalize.geometry.reference import FOCAL_CROPS, ReferenceFace, reference_face
+from frontalize.geometry.reference import FOCAL_CROPS, ReferenceFace, reference_face, skin_region
 
 OCCLUSION_TOLERANCE = 0.02  # of the crop size: how far behind the nearest surface a point still counts as seen
 SEAM = 1 / 48  # of the crop size: the standard deviation of the soft seam between seen and mirrored pixels
@@ -70,10 +70,12 @@ class FrontalWarp(nn.Module):
     ``reference``: the 3D face to warp with (default: the project's mean reference at ``size``; a subject's own head,
     geometry/oracle.py, measures what the mean shape costs).  ``background_occlusion``: hide what lies beyond the
     face where the face covers it in the input (``seen``); ``mirror``: fill hidden points from their mirror (else from
-    around them, as what nothing shows); both off only to measure what they do (docs/real_faces.md)."""
+    around them, as what nothing shows); both off only to measure what they do (docs/real_faces.md).
+    ``fill_from_skin``: what nothing shows is filled from the skin on the skin and from the hair and background on
+    the scalp (geometry/reference.py ``skin_region``), not the whole head from the face; measured level, so off."""
 
     def __init__(self, size: int, reference: ReferenceFace | None = None, background_occlusion: bool = True,
-                 mirror: bool = True):
+                 mirror: bool = True, fill_from_skin: bool = False):
         super().__init__()
         self.background_occlusion = background_occlusion
         self.mirror = mirror
@@ -83,6 +85,9 @@ class FrontalWarp(nn.Module):
         self.size = size
         self.register_buffer("points", torch.from_numpy(ref.points()).reshape(-1, 3))  # (S*S, 3) template frame
         self.register_buffer("face", torch.from_numpy(ref.face).reshape(-1))  # (S*S,) bool
+        # the regions an unseen point is filled within (``compose``)
+        fill_region = skin_region(ref) if fill_from_skin else ref.face
+        self.register_buffer("fill_region", torch.from_numpy(fill_region).view(1, 1, size, size), persistent=False)
         self.register_buffer("normals", torch.from_numpy(ref.normals()).reshape(-1, 3))  # (S*S, 3) towards the viewer
         sigma = SEAM * size
         radius = max(1, int(round(3 * sigma)))
@@ -182,8 +187,8 @@ class FrontalWarp(nn.Module):
             picture, known = sampled, seen
         if bool((known >= 1).all()):
             return picture, known
-        face = self.face.view(1, 1, self.size, self.size).to(picture.dtype)
-        filled = face * fill_unknown(picture, known * face) + (1 - face) * fill_unknown(picture, known * (1 - face))
+        region = self.fill_region.to(picture.dtype)
+        filled = region * fill_unknown(picture, known * region) + (1 - region) * fill_unknown(picture, known * (1 - region))
         return known * picture + (1 - known) * filled, known
 
     def features(self, maps: torch.Tensor, warped: Warped) -> torch.Tensor:
