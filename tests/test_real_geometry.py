@@ -172,3 +172,20 @@ def test_a_scalp_beyond_a_tight_crops_edge_is_filled_from_the_hair_not_the_skin(
 
     assert scalp_colour(warp) == pytest.approx(hair, abs=0.05)
     assert scalp_colour(FrontalWarp(S, fill_from_skin=False)) > hair + 0.3  # the old fill: towards the skin
+
+
+def test_the_label_yaw_oracle_turns_the_head_to_the_label_and_keeps_it_on_the_points():
+    """bench/real_losses.py's oracle: the yaw is the label's, whatever the five points fit; where the head sits is
+    still fitted to the points (its eye-mouth centre lands near theirs)."""
+    from frontalize.bench.real_losses import label_yaw_frontalizer
+
+    size = 128
+    ref = reference_face(size)
+    five = project(ref.five, Pose(rotation_from_angles(30.0), frontal_pose(size).translation), size)
+    oracle = label_yaw_frontalizer(0.85)
+    oracle.label = 60.0
+    pose = oracle.pose(five)
+    assert pose.angles[0] == pytest.approx(51.0, abs=1e-6)
+    assert abs(estimate_pose(five, size).angles[0] - 30.0) < 1.0  # the points alone say 30
+    centre = project(ref.five, pose, size).mean(0)
+    assert np.linalg.norm(centre - five.mean(0)) < 0.1 * size

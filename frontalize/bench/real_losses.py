@@ -14,6 +14,9 @@ Each variant is the shipped warp-only frontalizer (inference/frontalizer.py) wit
   fitted head       the reference head fitted to dlib's 68 points within +-45 degrees (geometry/shape.py)
   skin fill         what no side shows filled with the skin from the skin and the scalp from the hair around it
                     (shipped: the whole head from the face, a bald scalp where a tight crop ends)
+  label yaw         an oracle: the pose's yaw set to the probe's label (``x0.85``: 0.85 of it), pitch and roll
+                    from the five-point fit, position and size refitted to MTCNN's points as found; what a
+                    perfect yaw estimator would give this warp (Pointing'04's labels are read, nothing chosen)
 The raw row is each probe's own photo, described once.  Rank-1 differences against ``shipped`` rank what each part
 is worth; fitted yaw against the label and the probes each variant could not process are in the same report.
 Measuring only: Pointing'04 never chooses a weight (its README).
@@ -34,6 +37,22 @@ from frontalize.evaluation.real_faces import (
 from frontalize.evaluation.real_faces_report import heading, write_real_face_report
 
 SHIPPED = "shipped"
+
+
+def label_yaw_frontalizer(factor: float, device: str = "cpu"):
+    """A warp-only frontalizer whose pose turns the head to ``factor`` x the probe's labelled yaw (``label``, set
+    before each probe), keeping the fitted pitch and roll and refitting where the head sits to the five points."""
+    from frontalize.geometry.pose import crop_pose, pose_with_rotation, rotation_from_angles
+    from frontalize.inference.frontalizer import Frontalizer
+
+    class LabelYaw(Frontalizer):
+        label: float = 0.0
+
+        def pose(self, five):
+            _, pitch, roll = crop_pose(five, self.size)[0].angles
+            return pose_with_rotation(rotation_from_angles(factor * self.label, pitch, roll), five, self.size)
+
+    return LabelYaw(None, device)
 
 
 def variants(device: str = "cpu") -> list[Pipeline]:
@@ -61,7 +80,9 @@ def variants(device: str = "cpu") -> list[Pipeline]:
             Pipeline("no occlusion", share(engine(warp={"background_occlusion": False}))),
             Pipeline("no mirror", share(engine(warp={"mirror": False}))),
             Pipeline("fitted head", share(engine(fit_heads=True))),
-            Pipeline("skin fill", share(engine(warp={"fill_from_skin": True})))]
+            Pipeline("skin fill", share(engine(warp={"fill_from_skin": True}))),
+            Pipeline("label yaw", share(label_yaw_frontalizer(1.0, device))),
+            Pipeline("label yaw x0.85", share(label_yaw_frontalizer(0.85, device)))]
 
 
 def losses_markdown(tally: RealFaceTally, names: list[str]) -> str:
@@ -112,6 +133,9 @@ def main(argv=None) -> int:
     tally = RealFaceTally(gallery_descriptors(judge, gallery, CONDITIONS))
     for frame in tqdm(probes, desc="variants", unit="probe"):
         rgb = read_photo(frame.path)
+        for q in pipelines:
+            if hasattr(q.engine, "label"):  # the oracles
+                q.engine.label = float(frame.yaw)
         for c in CONDITIONS:
             tally.add(describe_probe(judge, as_condition(frame, rgb, c), pipelines), ["raw", *names])
     header = [f"{len(probes)} probes of {len(gallery)} people; warp-only variants (frontalize/bench/real_losses.py)."]
