@@ -59,6 +59,9 @@ class ModelConfig:
     # pose), the refiner alone beyond the second, a smooth blend between (models/refiner.py); [] or equal: refiner only.
     # 30, not 10: with [10, 30] Setting 2's +30-degree probes lost 4.6 points against the warp by the judge
     front_blend: list = field(default_factory=lambda: [30.0, 45.0])
+    # the warp refiner beyond the head: the photo's own scene wherever the warp shows it (flow-corrected, unshaded),
+    # the refiner's fill only where nothing was seen; off: the fill may repaint it (issue 27: a learned grey wash)
+    keep_background: bool = False
     discriminators: str = "scales"  # scales | regions | regions+scales
     d_width: int = 64
     d_norm: str = "instance"  # instance | layer | none

@@ -366,3 +366,29 @@ def test_the_default_refiner_gives_back_the_warp_up_to_30_degrees():
         pose = torch.from_numpy(Pose(rotation_from_angles(yaw), frontal_pose(64).translation).as_vector())[None]
         weights[yaw] = float(refiner.refinement_weight(pose)[0])
     assert weights == {0.0: 0.0, 15.0: 0.0, -29.0: 0.0, 45.0: 1.0, -60.0: 1.0}
+
+
+def test_keep_background_leaves_the_photos_scene_beyond_the_head_to_the_photo():
+    """model.keep_background: beyond the reference head, wherever the warp shows the input, the output is the input's
+    own (flow-corrected) pixels, whatever the fill would paint; without it a trained fill repaints the scene."""
+    from frontalize.geometry.pose import Pose, frontal_pose, rotation_from_angles
+
+    torch.manual_seed(0)
+    size = 64
+    pose = torch.from_numpy(Pose(rotation_from_angles(50.0), frontal_pose(size).translation).as_vector())[None]
+    x = torch.rand(1, 3, size, size) * 2 - 1
+    outputs = {}
+    for keep in (True, False):
+        torch.manual_seed(1)
+        refiner = WarpRefiner(size, 0.25, (30.0, 45.0), keep_background=keep).eval()
+        torch.nn.init.normal_(refiner.to_fill.weight, std=0.5)  # a fill that paints everywhere
+        with torch.no_grad():
+            parts = refiner.parts(x, pose)
+            known = refiner.warp(x, pose).known
+        scene = ((1 - refiner.face) * known)[0, 0] > 0.999
+        assert int(scene.sum()) > 100  # the test looks at something
+        outputs[keep] = (parts["outputs"][-1][0][:, scene], parts["corrected"][0][:, scene])
+    kept, corrected = outputs[True]
+    assert torch.allclose(kept, corrected, atol=1e-5)
+    painted, corrected = outputs[False]
+    assert (painted - corrected).abs().mean() > 0.05

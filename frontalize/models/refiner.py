@@ -60,9 +60,10 @@ def _head(c_in: int, c_out: int) -> nn.Conv2d:
 class WarpRefiner(nn.Module):
     geometry = "refine"
 
-    def __init__(self, size: int = 128, width: float = 1.0, front_blend: tuple = ()):
+    def __init__(self, size: int = 128, width: float = 1.0, front_blend: tuple = (), keep_background: bool = False):
         super().__init__()
         self.front_blend = tuple(float(a) for a in front_blend)
+        self.keep_background = keep_background
         if self.front_blend and (len(self.front_blend) != 2 or not 0 <= self.front_blend[0] <= self.front_blend[1]):
             raise ValueError(f"model.front_blend takes two angles, the first not above the second: {front_blend}")
         if size % 32 or size < 64:
@@ -121,6 +122,9 @@ class WarpRefiner(nn.Module):
         shaded = ((corrected + 1) / 2 * gain + offset) * 2 - 1
         mask = torch.sigmoid(fill[:, 3:] + self.mask_prior)
         out = mask * torch.tanh(fill[:, :3]) + (1 - mask) * shaded.clamp(-1, 1)
+        if self.keep_background:  # beyond the head, wherever the warp shows the photo, the photo's own scene
+            scene = (1 - self.face) * warped.known
+            out = scene * corrected + (1 - scene) * out
         weight = self.refinement_weight(pose).view(-1, 1, 1, 1).to(out.dtype)
         out = weight * out + (1 - weight) * warped.picture
         return {"outputs": [F.avg_pool2d(out, 4), F.avg_pool2d(out, 2), out], "warped": warped.picture,
