@@ -318,9 +318,6 @@ def test_the_refiners_flow_moves_the_sampling_grid():
 def test_the_refiner_gives_back_the_warp_near_the_front_and_its_own_output_beyond():
     """model.front_blend: below 10 degrees of fitted yaw the output is the warp (at exactly the frontal pose the
     aligned input itself), beyond 30 the refiner's; between, a smooth blend that grows with |yaw|."""
-    from frontalize.geometry.pose import Pose, frontal_pose, rotation_from_angles
-    from frontalize.models.refiner import WarpRefiner
-
     torch.manual_seed(0)
     size = 64
     refiner = WarpRefiner(size, 0.25, (10.0, 30.0)).eval()
@@ -329,7 +326,7 @@ def test_the_refiner_gives_back_the_warp_near_the_front_and_its_own_output_beyon
     x = torch.rand(1, 3, size, size) * 2 - 1
 
     def run(yaw):
-        pose = torch.from_numpy(Pose(rotation_from_angles(yaw), frontal_pose(size).translation).as_vector())[None]
+        pose = _poses([yaw], size)
         with torch.no_grad():
             parts = refiner.parts(x, pose)
         return parts["outputs"][-1], parts["warped"], refiner.refinement_weight(pose)[0]
@@ -355,7 +352,6 @@ def test_the_refiner_gives_back_the_warp_near_the_front_and_its_own_output_beyon
 def test_the_default_refiner_gives_back_the_warp_up_to_30_degrees():
     """The default band (config.py, issue 28): every fitted yaw below 30 degrees gets the warp alone, so the
     +-15 and +-30 columns cannot fall below the warp-only row; 45 degrees and beyond get the refiner's output."""
-    from frontalize.geometry.pose import Pose, frontal_pose, rotation_from_angles
     from frontalize.models.factory import build_generator
 
     cfg = load_config("setting1_4r", cpu=True)  # the demo's setting
@@ -363,7 +359,7 @@ def test_the_default_refiner_gives_back_the_warp_up_to_30_degrees():
     refiner = build_generator(cfg).eval()
     weights = {}
     for yaw in (0.0, 15.0, -29.0, 45.0, -60.0):
-        pose = torch.from_numpy(Pose(rotation_from_angles(yaw), frontal_pose(64).translation).as_vector())[None]
+        pose = _poses([yaw], 64)
         weights[yaw] = float(refiner.refinement_weight(pose)[0])
     assert weights == {0.0: 0.0, 15.0: 0.0, -29.0: 0.0, 45.0: 1.0, -60.0: 1.0}
 
@@ -371,11 +367,9 @@ def test_the_default_refiner_gives_back_the_warp_up_to_30_degrees():
 def test_keep_background_leaves_the_photos_scene_beyond_the_head_to_the_photo():
     """model.keep_background: beyond the reference head, wherever the warp shows the input, the output is the input's
     own (flow-corrected) pixels, whatever the fill would paint; without it a trained fill repaints the scene."""
-    from frontalize.geometry.pose import Pose, frontal_pose, rotation_from_angles
-
     torch.manual_seed(0)
     size = 64
-    pose = torch.from_numpy(Pose(rotation_from_angles(50.0), frontal_pose(size).translation).as_vector())[None]
+    pose = _poses([50.0], size)
     x = torch.rand(1, 3, size, size) * 2 - 1
     outputs = {}
     for keep in (True, False):
