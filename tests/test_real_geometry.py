@@ -1,5 +1,7 @@
 """Geometry that must hold on real photographs: unseen edges, no ghost faces, MTCNN's drift, context for detection,
 and one frontal face whether the photo is a full frame or a tight crop."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -189,3 +191,35 @@ def test_the_label_yaw_oracle_turns_the_head_to_the_label_and_keeps_it_on_the_po
     assert abs(estimate_pose(five, size).angles[0] - 30.0) < 1.0  # the points alone say 30
     centre = project(ref.five, pose, size).mean(0)
     assert np.linalg.norm(centre - five.mean(0)) < 0.1 * size
+
+
+@pytest.mark.parametrize("five_yaw, points_yaw, kept", [(30.0, 40.0, False), (60.0, 40.0, True)])
+def test_the_68_point_pose_follows_the_68_points_within_45_degrees(warp_only, five_yaw, points_yaw, kept):
+    """``Frontalizer(pose68=True)``: where the five-point yaw is within +-45 degrees the pose is fitted to the 68
+    points' inner 51 (dlib's predictor, here a stand-in that places them at ``points_yaw``); beyond, the five-point
+    pose stays."""
+    from frontalize.face.detect import Detection
+    from frontalize.inference.frontalizer import align, transform_points
+
+    size = warp_only.size
+    ref = reference_face(size)
+    place = frontal_pose(size).translation
+    photo = np.full((2 * size, 2 * size, 3), 128, np.uint8)
+    shift = np.array([size / 2, size / 3])  # the face somewhere in a larger photo
+    five = project(ref.five, Pose(rotation_from_angles(five_yaw), place), size) + shift
+    m = align(five, size)
+    back = np.vstack([m, [0, 0, 1]])
+    in_crop = project(ref.ibug68, Pose(rotation_from_angles(points_yaw), place), size)
+    # the stand-in answers in the photo's pixels, as dlib does: the crop's points taken back through the alignment
+    in_photo = transform_points(in_crop, np.linalg.inv(back)[:2])
+    detection = Detection(np.array([0.0, 0.0, 2.0 * size, 2.0 * size]), 1.0, five)
+    yaws = {}
+    for pose68 in (False, True):
+        warp_only.pose68, warp_only.landmarks68 = pose68, (lambda rgb, box: in_photo) if pose68 else None
+        try:
+            crop = warp_only.crops_of(photo, [detection], Path("stand-in.png"))[0]
+        finally:
+            warp_only.pose68, warp_only.landmarks68 = False, None
+        yaws[pose68] = Pose(crop.pose[:9].reshape(3, 3).astype(np.float64), crop.pose[9:]).angles[0]
+    assert abs(yaws[False] - five_yaw) < 3.0  # the five points' pose
+    assert abs(yaws[True] - (five_yaw if kept else points_yaw)) < 3.0, yaws

@@ -12,6 +12,8 @@ Each variant is the shipped warp-only frontalizer (inference/frontalizer.py) wit
   no occlusion      what lies beyond the face not hidden where the face covers it (ghost faces)
   no mirror         hidden points filled from around them instead of from their mirror
   fitted head       the reference head fitted to dlib's 68 points within +-45 degrees (geometry/shape.py)
+  68-point pose     the mean head's pose fitted to dlib's 51 inner points (no jawline) where the five-point yaw is
+                    within +-45 degrees, where those points hold on real faces; the five-point pose beyond
   skin fill         what no side shows filled with the skin from the skin and the scalp from the hair around it
                     (shipped: the whole head from the face, a bald scalp where a tight crop ends)
   label yaw         an oracle: the pose's yaw set to the probe's label (``x0.85``: 0.85 of it), pitch and roll
@@ -61,8 +63,8 @@ def variants(device: str = "cpu") -> list[Pipeline]:
     from frontalize.inference.frontalizer import Frontalizer
 
     def engine(size: int = 128, debias: bool = False, warp: dict | None = None, detector=None, edges: bool = True,
-               fit_heads: bool = False):
-        e = Frontalizer(None, device, size=size, debias=debias, fit_heads=fit_heads)
+               fit_heads: bool = False, pose68: bool = False):
+        e = Frontalizer(None, device, size=size, debias=debias, fit_heads=fit_heads, pose68=pose68)
         if warp is not None:
             e.warp = FrontalWarp(size, **warp).to(e.device)
         if detector is not None:
@@ -80,6 +82,7 @@ def variants(device: str = "cpu") -> list[Pipeline]:
             Pipeline("no occlusion", share(engine(warp={"background_occlusion": False}))),
             Pipeline("no mirror", share(engine(warp={"mirror": False}))),
             Pipeline("fitted head", share(engine(fit_heads=True))),
+            Pipeline("68-point pose", share(engine(pose68=True))),
             Pipeline("skin fill", share(engine(warp={"fill_from_skin": True}))),
             Pipeline("label yaw", share(label_yaw_frontalizer(1.0, device))),
             Pipeline("label yaw x0.85", share(label_yaw_frontalizer(0.85, device)))]

@@ -73,16 +73,21 @@ def project(points: np.ndarray, pose: Pose, size: int) -> np.ndarray:
     return cam[:, :2] / cam[:, 2:] * FOCAL_CROPS * size + size / 2
 
 
+IBUG_INNER = slice(17, 68)  # the iBUG points a turned face shows where they are (no jawline)
+
+
 class PoseError(ValueError):
     pass
 
 
 def _model_landmarks(landmarks: np.ndarray, ref: ReferenceFace) -> tuple[np.ndarray, np.ndarray]:
-    """The crop's landmarks as floats and the reference's matching 3D ones (5 in MTCNN order, or the 68 iBUG ones)."""
+    """The crop's landmarks as floats and the reference's matching 3D ones (5 in MTCNN order, the 68 iBUG ones, or
+    their 51 inner ones: brows, nose, eyes and mouth, without the jaw, whose points slide along a turned face's
+    silhouette)."""
     pts = np.asarray(landmarks, np.float64)
-    model = {5: ref.five, 68: ref.ibug68}.get(len(pts))
+    model = {5: ref.five, 68: ref.ibug68, 51: ref.ibug68[IBUG_INNER]}.get(len(pts))
     if model is None:
-        raise PoseError(f"pose needs the 5 or the 68 landmarks, got {len(pts)}")
+        raise PoseError(f"pose needs the 5, the 68 or the 51 inner iBUG landmarks, got {len(pts)}")
     if not np.all(np.isfinite(pts)) or np.linalg.norm(pts.max(0) - pts.min(0)) < 2.0:
         raise PoseError("landmarks are not finite or coincide")
     return pts, model

@@ -26,14 +26,14 @@ import cv2
 import numpy as np
 from scipy.optimize import least_squares
 
-from frontalize.geometry.pose import Pose, PoseError, project
+from frontalize.geometry.pose import IBUG_INNER, Pose, PoseError, project
 from frontalize.geometry.reference import BUILD_SIZE, ReferenceFace, reference_face, reference_from_heads, resampled
 
 SHAPE_HEADS = 64
 SHAPE_SEED = 2016  # not the mean's seed: the shape space is learned from other heads than the ones averaged
 COMPONENTS = 8
 SHAPE_PRIOR = 1.0  # crop pixels of landmark error that one standard deviation of a shape direction weighs as
-INNER = slice(17, 68)  # brows, nose, eyes, mouth: the points a turned face shows where they are
+INNER = IBUG_INNER  # brows, nose, eyes, mouth: the points a turned face shows where they are
 MAX_FIT_YAW = 45.0  # beyond this the 68 points of a real face are not where they belong (docs/real_faces.md)
 
 

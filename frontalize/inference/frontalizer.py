@@ -25,7 +25,7 @@ from frontalize.config import from_yaml
 from frontalize.data.align import AlignmentError, frontal_transform, pose_transform, transform_points, warp
 from frontalize.data.images import PHOTO_SUFFIXES, ImageProblem, detection_copy, read_photo, to_tensor, to_uint8, write_png
 from frontalize.face.detect import Detection
-from frontalize.geometry.pose import PoseError, crop_pose, detector_landmarks, estimate_pose, frontal_pose
+from frontalize.geometry.pose import IBUG_INNER, PoseError, crop_pose, detector_landmarks, estimate_pose, frontal_pose
 from frontalize.geometry.shape import MAX_FIT_YAW, fit_reference
 from frontalize.geometry.warp import FrontalWarp
 from frontalize.models.factory import build_generator
@@ -126,13 +126,17 @@ class Frontalizer:
     """``checkpoint``: a generator; None: the geometric frontalization alone (``--warp-only``, at ``size`` px)."""
 
     def __init__(self, checkpoint: Path | None, device: str = "cpu", all_faces: bool = False, size: int | None = None,
-                 debias: bool = False, fit_heads: bool = False):
+                 debias: bool = False, fit_heads: bool = False, pose68: bool = False):
         t0 = time.perf_counter()
         # fit the pose to MTCNN's points with their drift towards frontal taken out (geometry/pose.py): the fitted yaw
         # comes closer to the truth, and the warp loses identity on real faces (docs/real_faces.md), so off by default
         self.debias = debias
-        self.landmarks68 = None  # dlib's 68-point predictor, where heads are fitted to faces (warp only)
-        if fit_heads and checkpoint is None:
+        self.landmarks68 = None  # dlib's 68-point predictor, where heads are fitted to faces or poses to its points
+        self.fit_heads = fit_heads and checkpoint is None  # warp only
+        # the pose fitted to dlib's 51 inner points where the five-point yaw is within MAX_FIT_YAW (where they hold on
+        # real faces): measured against the five-point pose in docs/real_faces.md, off by default
+        self.pose68 = pose68
+        if self.fit_heads or pose68:
             from frontalize.face.landmarks68 import Landmarks68
 
             self.landmarks68 = Landmarks68()
@@ -196,12 +200,16 @@ class Frontalizer:
                     raise ImageProblem(f"face found but not alignable ({e})") from None
                 continue
             reference = None
-            if self.landmarks68 is not None and abs(pose.angles[0]) <= MAX_FIT_YAW:
+            if self.landmarks68 is not None and self.uses_pose and abs(pose.angles[0]) <= MAX_FIT_YAW:
+                points68 = transform_points(self.landmarks68(rgb, d.box), m)
                 try:
-                    fitted = fit_reference(transform_points(self.landmarks68(rgb, d.box), m), self.size, pose)
-                    pose, reference = fitted.pose, fitted.reference
+                    if self.pose68:
+                        pose = estimate_pose(points68[IBUG_INNER], self.size)
+                    if self.fit_heads:
+                        fitted = fit_reference(points68, self.size, pose)
+                        pose, reference = fitted.pose, fitted.reference
                 except PoseError:
-                    pass  # the mean head, with the five-point pose
+                    pass  # the five-point pose (and the mean head)
             out.append(FaceCrop(source, k, warp(rgb, m, self.size), pose.as_vector(), m, inside_mask(rgb.shape, m, self.size),
                                 reference))
         return out
