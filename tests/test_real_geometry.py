@@ -223,3 +223,22 @@ def test_the_68_point_pose_follows_the_68_points_within_45_degrees(warp_only, fi
         yaws[pose68] = Pose(crop.pose[:9].reshape(3, 3).astype(np.float64), crop.pose[9:]).angles[0]
     assert abs(yaws[False] - five_yaw) < 3.0  # the five points' pose
     assert abs(yaws[True] - (five_yaw if kept else points_yaw)) < 3.0, yaws
+
+
+def test_the_full_frame_points_oracle_gives_a_tight_crop_the_full_frames_face(frames):
+    """bench/real_losses.py's oracle: on a tight crop it detects nothing itself; the five points it uses are the ones
+    MTCNN found in the full frame, carried into the crop by the crop's matrix (and on the full frame, those points)."""
+    from frontalize.bench.real_losses import full_frame_points_frontalizer
+
+    oracle = full_frame_points_frontalizer()
+    f = frames[1]
+    rgb = read_photo(f.path)
+    crop, m = tight_crop(rgb, f.face_box)
+    mtcnn = super(type(oracle), oracle).detect  # what the shipped warp would find
+    oracle.see(f, rgb)
+    found_full = max(oracle.detect(rgb), key=lambda d: d.area).five
+    found_tight = max(oracle.detect(crop), key=lambda d: d.area).five
+    np.testing.assert_allclose(found_full, max(mtcnn(rgb), key=lambda d: d.area).five)
+    np.testing.assert_allclose(found_tight, found_full @ m[:, :2].T + m[:, 2], atol=1e-6)
+    own_tight = max(mtcnn(crop), key=lambda d: d.area).five
+    assert np.abs(own_tight - found_tight).max() > 0.5  # MTCNN's own points on the crop are others

@@ -19,6 +19,9 @@ Each variant is the shipped warp-only frontalizer (inference/frontalizer.py) wit
   label yaw         an oracle: the pose's yaw set to the probe's label (``x0.85``: 0.85 of it), pitch and roll
                     from the five-point fit, position and size refitted to MTCNN's points as found; what a
                     perfect yaw estimator would give this warp (Pointing'04's labels are read, nothing chosen)
+  full-frame points  an oracle: tight crops get the five points MTCNN finds in the full frame, carried into the
+                    crop (full frames: the shipped warp); what the crop's missing context costs the points, apart
+                    from the pixels it does not show
 The raw row is each probe's own photo, described once.  Rank-1 differences against ``shipped`` rank what each part
 is worth; fitted yaw against the label and the probes each variant could not process are in the same report.
 Measuring only: Pointing'04 never chooses a weight (its README).
@@ -50,11 +53,40 @@ def label_yaw_frontalizer(factor: float, device: str = "cpu"):
     class LabelYaw(Frontalizer):
         label: float = 0.0
 
+        def see(self, frame, rgb) -> None:
+            self.label = float(frame.yaw)
+
         def pose(self, five):
             _, pitch, roll = crop_pose(five, self.size)[0].angles
             return pose_with_rotation(rotation_from_angles(factor * self.label, pitch, roll), five, self.size)
 
     return LabelYaw(None, device)
+
+
+def full_frame_points_frontalizer(device: str = "cpu"):
+    """A warp-only frontalizer that is given, in either condition, the face MTCNN finds in the probe's *full frame*
+    (``see``, before each probe), carried into the picture it frontalizes (a tight crop: by the crop's matrix); an
+    oracle that parts the tight crops' loss into the five points found without the frame's context, and the pixels
+    the crop does not show."""
+    from frontalize.data.align import transform_points
+    from frontalize.data.pointing04 import tight_crop
+    from frontalize.face.detect import Detection
+    from frontalize.inference.frontalizer import Frontalizer
+
+    class FullFramePoints(Frontalizer):
+        found: dict = {}  # picture shape -> the full frame's detections in that picture's pixels
+
+        def see(self, frame, rgb) -> None:
+            full = super().detect(rgb)
+            tight, m = tight_crop(rgb, frame.face_box)
+            carried = [Detection(transform_points(d.box.reshape(2, 2), m).ravel(), d.score, transform_points(d.five, m))
+                       for d in full]
+            self.found = {rgb.shape: full, tight.shape: carried}
+
+        def detect(self, rgb):
+            return self.found[rgb.shape]
+
+    return FullFramePoints(None, device)
 
 
 def variants(device: str = "cpu") -> list[Pipeline]:
@@ -85,7 +117,8 @@ def variants(device: str = "cpu") -> list[Pipeline]:
             Pipeline("68-point pose", share(engine(pose68=True))),
             Pipeline("skin fill", share(engine(warp={"fill_from_skin": True}))),
             Pipeline("label yaw", share(label_yaw_frontalizer(1.0, device))),
-            Pipeline("label yaw x0.85", share(label_yaw_frontalizer(0.85, device)))]
+            Pipeline("label yaw x0.85", share(label_yaw_frontalizer(0.85, device))),
+            Pipeline("full-frame points", full_frame_points_frontalizer(device))]
 
 
 def losses_markdown(tally: RealFaceTally, names: list[str]) -> str:
@@ -137,8 +170,8 @@ def main(argv=None) -> int:
     for frame in tqdm(probes, desc="variants", unit="probe"):
         rgb = read_photo(frame.path)
         for q in pipelines:
-            if hasattr(q.engine, "label"):  # the oracles
-                q.engine.label = float(frame.yaw)
+            if hasattr(q.engine, "see"):  # the oracles: told the probe's label, or its full frame's face
+                q.engine.see(frame, rgb)
         for c in CONDITIONS:
             tally.add(describe_probe(judge, as_condition(frame, rgb, c), pipelines), ["raw", *names])
     header = [f"{len(probes)} probes of {len(gallery)} people; warp-only variants (frontalize/bench/real_losses.py)."]
