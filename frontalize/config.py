@@ -28,6 +28,9 @@ class DataConfig:
     size: int = 224
     target: str = "same_flash"  # same_flash | mean_flash | gallery_flash (frontal under flash 07); see training/data.py
     profile_folder: Optional[str] = None  # image-folder profile inputs without targets (setting1_5)
+    # a second prepared folder whose training rows join this run's, drawn in proportion to their number (a
+    # photo-pairs tree's preparation, `frontalize pairs`; issue 27); its people are recorded as its own dataset's
+    mix: Optional[str] = None
     max_train_yaw: Optional[int] = None  # None: every pose of the protocol's training split
     val_subjects: int = 0  # training subjects held out to choose best.pt (training/validation.py); 0: none, as the papers
     random_crop: float = 0.9  # scale of the random crop (1.0: none)

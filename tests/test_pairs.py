@@ -249,3 +249,37 @@ def test_inputs_are_never_written_and_foreign_outputs_refused(tree, photos, tmp_
     assert _run("--photos", photos, "--out", out, "--size", 96)[0] == 2  # the tree's frames are 128 px
     assert _digest(photos) == before and (foreign / "notes.txt").read_text() == "mine"
     assert not (photos / "pairs").exists()
+
+
+def test_a_run_mixes_synthpie_with_the_tree_and_records_both(tree, prepared_tiny, tmp_path):
+    """setting1_4r_mixed: SynthPIE's true pairs and the tree's rendered pairs in one run; every input of both is
+    drawn, and the checkpoint's record names the tree's people as its own dataset's."""
+    from conftest import random_recognizer, train_tiny_gan
+    from frontalize.config import load_config
+    from frontalize.runs import checkpoint as ckpt
+    from frontalize.runs.provenance import RECORD_KEY, TrainedOn
+    from frontalize.training.data import Mixed, ProfilePairs
+    from frontalize.training.trainer import read_mixed
+
+    out, _, _ = tree
+    synthpie, _ = prepared_tiny
+    mixed = tmp_path / "prepared"
+    prepare(PrepConfig(root=out, out=mixed, size=64, protocols=("setting1",), workers=1, progress=False))
+    recognizer = random_recognizer(tmp_path / "recognizer.pt", seed=0)
+    latest = train_tiny_gan(synthpie, tmp_path / "runs", "setting1_4r_mixed", f"data.mix={mixed}",
+                            f"loss.recognizer={recognizer}")
+    record = TrainedOn.from_json(ckpt.load(latest)[RECORD_KEY])
+    tree_manifest = read_manifest(mixed, "setting1", 64)
+    assert record.dataset == read_manifest(synthpie, "setting1", 64).dataset
+    assert [(p.dataset, p.subjects) for p in record.mixed] == [(tree_manifest.dataset, (1, 2))]
+
+    # the batches draw from the concatenation: every SynthPIE input and every tree input is reachable
+    cfg = load_config("setting1_4r_mixed", cpu=True, overrides=[f"data.prepared={synthpie}", f"data.mix={mixed}",
+                                                                "data.size=64"])
+    assert read_mixed(cfg).dataset == tree_manifest.dataset
+    first = ProfilePairs(synthpie, read_manifest(synthpie, "setting1", 64).rows, 64, None)
+    second = ProfilePairs(mixed, tree_manifest.rows, 64, None)
+    both = Mixed([first, second])
+    assert len(both) == len(first) + len(second) == len(first) + 14
+    np.testing.assert_array_equal(both[(len(first), 0)][1].numpy(), second[(0, 0)][1].numpy())
+    np.testing.assert_array_equal(both[(len(first) - 1, 0)][1].numpy(), first[(len(first) - 1, 0)][1].numpy())

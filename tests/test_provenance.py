@@ -321,3 +321,28 @@ def test_a_network_trained_on_other_manifests_of_the_same_people_is_flagged(prep
     assert any(line.startswith(warning) for line in json.loads((tmp_path / "report" / "report_setting1.json").read_text())["header"])
     assert cli([*common, "--prepared", str(out), "--out", str(tmp_path / "same")]) == 0
     assert "Warning:" not in capsys.readouterr().err + (tmp_path / "same" / "rank1_setting1.md").read_text()
+
+
+def test_a_mixed_run_answers_for_every_dataset_it_trained_on():
+    """data.mix: the record keeps each dataset's people apart; a tested subject seen through either part of the
+    same dataset is refused, and a part of another dataset (a photo-pairs tree) leaves the run unproven for the data
+    until the user declares it, whose primary subjects are then still held to the protocol."""
+    from frontalize.runs.provenance import Contaminated, Unproven, check_clean, declared_record
+
+    synthpie = "SynthPIE v4 small seed 0"
+    pairs = TrainedOn("photo pairs 42927cf197b0", "setting1", 64, (1, 2, 3))
+    record = TrainedOn(synthpie, "setting1", 64, (1, 2), (5,), "abc", {}, (pairs,))
+    assert TrainedOn.from_json(record.to_json()) == record
+    assert TrainedOn.from_json(TrainedOn(synthpie, "setting1", 64, (1,)).to_json()).mixed == ()  # older records
+    assert "mixed with photo pairs 42927cf197b0: 3 subjects (1-3)" in record.describe()
+    # the pairs' subject 3 is no SynthPIE subject 3: only SynthPIE's own ids overlap the SynthPIE data
+    assert record.overlap({3, 4}, synthpie) == set() and record.overlap({2, 5}, synthpie) == {2, 5}
+    with pytest.raises(Unproven, match="mixed into its training"):
+        check_clean("generator", "g.pt", record, "setting1", {7}, synthpie)
+    declared = declared_record(record, "g.pt")
+    check_clean("generator", "g.pt", declared, "setting1", {7}, synthpie)  # declared, and it saw no tested subject
+    with pytest.raises(Contaminated, match="trained on 1 of them"):
+        check_clean("generator", "g.pt", declared, "setting1", {2}, synthpie)
+    same = TrainedOn(synthpie, "setting1", 64, (1, 2), (), "", {}, (TrainedOn(synthpie, "setting1", 64, (9,)),))
+    with pytest.raises(Contaminated, match=r"trained on 1 of them \(9\)"):  # mixed in from the data's own dataset
+        check_clean("generator", "g.pt", same, "setting1", {9}, synthpie)

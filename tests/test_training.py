@@ -72,6 +72,8 @@ def test_every_setting_runs_a_few_steps(setting, prepared_tiny, profile_folder, 
     two_sessions = load_config(setting).data.protocol == "setting2"
     out, _ = request.getfixturevalue("prepared_tiny_sessions") if two_sessions else prepared_tiny
     extra = {"data.profile_folder": str(profile_folder)} if setting.endswith("_5") else {}
+    if load_config(setting).data.mix:  # a second prepared folder: here the same one again
+        extra["data.mix"] = str(out)
     assert train_main(["--setting", setting, "--cpu", "--quiet", *_overrides(out, tmp_path, 2, **extra)]) == 0
     run = _only_run(tmp_path)
     rows = _metrics(run)

@@ -162,8 +162,8 @@ class Frontalizer:
 
     @property
     def synthetic(self) -> bool:
-        """Whether the generator learned from SynthPIE's synthetic faces only."""
-        return self.trained_on is not None and self.trained_on.dataset.startswith("SynthPIE")
+        """Whether the generator learned from SynthPIE's synthetic faces only (every dataset of its run)."""
+        return self.trained_on is not None and all(p.dataset.startswith("SynthPIE") for p in self.trained_on.parts)
 
     def describe(self) -> str:
         """What frontalizes: the checkpoint and what it was trained on (else what its config says), or the warp."""

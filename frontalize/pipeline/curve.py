@@ -173,7 +173,7 @@ def generator_records(checkpoints: list[Path], validation: set[int], dataset: st
     for path in checkpoints:
         record = read_admitted(path, lambda p: read_record(p, "generator"), dataset, external)
         check_people("generator", path, record, dataset)
-        seen = set(record.subjects) & validation if record.same_people(dataset) else set()
+        seen = record.trained(validation, dataset)
         if seen:
             raise Contaminated(f"refusing the generator {path}: it trained on {len(seen)} of the validation subjects "
                                f"({subject_ranges(seen)}) the curve identifies ({record.describe()})")

@@ -80,15 +80,27 @@ class TrainedOn:
     validation: tuple[int, ...] = ()  # identities whose images chose its checkpoint (never trained on)
     fingerprint: str = ""  # of the prepared manifests it read (``manifest_fingerprint``)
     notes: dict = field(default_factory=dict)  # anything else worth showing (preset, recipe, ...)
+    # other datasets trained on in the same run (``data.mix``), each a record of its own: subject ids name people
+    # only within their dataset, so each part answers for its own people
+    mixed: tuple["TrainedOn", ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "TrainedOn":
-        d = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainedOn":
         return cls(d["dataset"], d.get("protocol"), d.get("size"), tuple(d.get("subjects", ())),
-                   tuple(d.get("validation", ())), d.get("fingerprint", ""), d.get("notes", {}))
+                   tuple(d.get("validation", ())), d.get("fingerprint", ""), d.get("notes", {}),
+                   tuple(cls.from_dict(m) for m in d.get("mixed", ())))
+
+    @property
+    def parts(self) -> tuple["TrainedOn", ...]:
+        """This record and the records of the datasets mixed into the same run."""
+        return (self, *self.mixed)
 
     @property
     def seen(self) -> frozenset[int]:
@@ -103,9 +115,13 @@ class TrainedOn:
     def same_people(self, dataset: str) -> bool:
         return not self.dataset.startswith(EXTERNAL) and self.dataset == dataset
 
+    def trained(self, ids: set[int], dataset: str) -> set[int]:
+        """Those of ``ids`` whose images trained this network, in any of its datasets that is the data's."""
+        return {s for part in self.parts if part.same_people(dataset) for s in set(part.subjects) & set(ids)}
+
     def overlap(self, tested: set[int], dataset: str) -> set[int]:
-        """The tested subjects this network saw (none when its people are another dataset's)."""
-        return set(self.seen) & set(tested) if self.same_people(dataset) else set()
+        """The tested subjects this network saw, in any of its datasets that is the data's (none: other datasets')."""
+        return {s for part in self.parts if part.same_people(dataset) for s in set(part.seen) & set(tested)}
 
     def describe(self) -> str:
         declared = "; external, user-declared (--external)" if self.declared else ""
@@ -119,6 +135,8 @@ class TrainedOn:
             text += f"; {self.size} px"
         if self.fingerprint:
             text += f"; manifests {self.fingerprint}"
+        for part in self.mixed:
+            text += f"; mixed with {part.dataset}: {len(part.subjects)} subjects ({subject_ranges(part.subjects)})"
         return text + declared
 
 
@@ -165,9 +183,14 @@ def read_admitted(path: Path | str, read, dataset: str, external=()) -> TrainedO
 
 
 def people_refusal(record: TrainedOn, dataset: str) -> str | None:
-    """Why ``record`` cannot show which of ``dataset``'s people its network saw (None: same dataset, it can)."""
+    """Why ``record`` cannot show which of ``dataset``'s people its network saw (None: same dataset, it can).  A run
+    that mixed datasets answers for each: every part must be the data's dataset."""
     if not known_dataset(dataset):
         return "the data's manifests do not say whose people they are (prepared before frontalize recorded it)"
+    for part in record.mixed:
+        why = people_refusal(replace(part, mixed=()), dataset)
+        if why:
+            return f"mixed into its training: {why}"
     if record.dataset.startswith(EXTERNAL):
         return f"its training data lies outside frontalize's manifests ({record.dataset}): nothing shows whom it saw"
     if not known_dataset(record.dataset):
@@ -195,8 +218,8 @@ def check_clean(name: str, path: Path | str, record: TrainedOn, protocol: str, t
         check_people(name, path, record, dataset)
     seen = record.overlap(tested, dataset)
     if seen:
-        trained = set(record.subjects) & seen
-        chose = (set(record.validation) & seen) - trained
+        trained = record.trained(seen, dataset)
+        chose = seen - trained
         how = []
         if trained:
             how.append(f"trained on {len(trained)} of them ({subject_ranges(trained)})")

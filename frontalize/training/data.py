@@ -165,6 +165,22 @@ class ProfilePairs(Dataset):
         return src, tgt, poses_of([landmarks], [yaw], self.size, [elevation])[0]
 
 
+class Mixed(Dataset):
+    """Datasets of (index, seed) items side by side, as one: index i of their concatenation (``data.mix``)."""
+
+    def __init__(self, parts: list[Dataset]):
+        self.parts = parts
+        self.ends = np.cumsum([len(p) for p in parts])
+
+    def __len__(self):
+        return int(self.ends[-1])
+
+    def __getitem__(self, item):
+        index, seed = item
+        k = int(np.searchsorted(self.ends, index, side="right"))
+        return self.parts[k][(index - (int(self.ends[k - 1]) if k else 0), seed)]
+
+
 class _ImageList(Dataset):
     """Images by path, each resized and augmented with the seed its sampler hands it."""
 

@@ -36,7 +36,7 @@ from frontalize.runs import distributed as ddp
 from frontalize.runs.precision import Precision, choose_precision
 from frontalize.runs.provenance import RECORD_KEY, TrainedOn, manifest_fingerprint
 from frontalize.runs.tracking import Tracker
-from frontalize.training.data import FrontalFaces, ProfileFolder, ProfilePairs, paired_augment
+from frontalize.training.data import FrontalFaces, Mixed, ProfileFolder, ProfilePairs, paired_augment
 from frontalize.training.encoder_pretraining import pretrain_encoder
 from frontalize.training.phases import FrontalizationLoss
 from frontalize.training.validation import check_scorer, hold_out_subjects, validation_rows
@@ -61,9 +61,28 @@ def build_identity(cfg: Config, device) -> tuple[IdentityLoss | None, str]:
     return IdentityLoss(VGGRelu7Features(vgg)), "identity: VGG-Face relu7"
 
 
-def training_record(cfg: Config, manifest: Manifest, rows: list[dict], val_subjects: set[int]) -> TrainedOn:
+def read_mixed(cfg: Config) -> Manifest | None:
+    """The manifest of the data mixed into this run (``data.mix``): the same protocol and size, training rows only."""
+    if not cfg.data.mix:
+        return None
+    if cfg.data.profile_folder:
+        raise ValueError("data.mix adds (input, target) pairs: it cannot join image-folder inputs (data.profile_folder)")
+    mixed = read_manifest(cfg.data.mix, cfg.data.protocol, cfg.data.size)
+    if not any(r["split"] == "train" for r in mixed.rows):
+        raise ValueError(f"data.mix={cfg.data.mix}: its {cfg.data.protocol} manifest has no training rows")
+    return mixed
+
+
+def mixed_record(cfg: Config, mixed: Manifest) -> TrainedOn:
+    """The record of the data mixed into a run: its own dataset, every training subject, its manifest's fingerprint."""
+    return TrainedOn(mixed.dataset, cfg.data.protocol, cfg.data.size, tuple(sorted(mixed.subjects("train"))), (),
+                     manifest_fingerprint([mixed.path]), {"prepared": str(cfg.data.mix)})
+
+
+def training_record(cfg: Config, manifest: Manifest, rows: list[dict], val_subjects: set[int],
+                    mixed: Manifest | None = None) -> TrainedOn:
     """What this run's generator is trained on: the training split's subjects less the held-out validation ones,
-    which choose its checkpoint."""
+    which choose its checkpoint, and the data mixed in (``data.mix``) as a record of its own dataset."""
     notes = {"setting": cfg.setting}
     if cfg.data.profile_folder:
         notes["profile_inputs"] = f"image folder {cfg.data.profile_folder}"
@@ -72,7 +91,8 @@ def training_record(cfg: Config, manifest: Manifest, rows: list[dict], val_subje
     notes.update(training_recognizers(cfg, val_subjects))
     return TrainedOn(manifest.dataset, cfg.data.protocol, cfg.data.size,
                      tuple(sorted({int(r["subject"]) for r in rows if r["split"] == "train"})), tuple(sorted(val_subjects)),
-                     manifest_fingerprint([manifest.path]), notes)
+                     manifest_fingerprint([manifest.path]), notes,
+                     (mixed_record(cfg, mixed),) if mixed is not None else ())
 
 
 def training_recognizers(cfg: Config, val_subjects: set[int]) -> dict[str, str]:
@@ -133,7 +153,8 @@ class Trainer:
         rows, self.val_subjects = hold_out_subjects(manifest.rows, cfg.data.val_subjects)
         self.rows = rows
         check_identity_recognizer(cfg, manifest)
-        self.trained_on = training_record(cfg, manifest, rows, self.val_subjects)
+        mixed = read_mixed(cfg)
+        self.trained_on = training_record(cfg, manifest, rows, self.val_subjects, mixed)
         # the periodic identity check's gallery and probes: every probe of the validation subjects, else a fixed
         # subsample of test probes (monitoring only)
         self.check_rows = (validation_rows(rows, self.gallery_flash, cfg.data.protocol) if self.val_subjects else rows)
@@ -152,10 +173,16 @@ class Trainer:
         else:
             if self.geometry:  # the mirror is applied by the dataset, which swaps the landmarks with it
                 augment = paired_augment(cfg.data.size, cfg.data.random_crop, cfg.data.mirror, cfg.data.colour, landmarks=True)
-            self.inputs = ProfilePairs(prepared, rows, cfg.data.size, augment, cfg.data.target, cfg.data.max_train_yaw,
-                                       self.gallery_flash, self.geometry, cfg.data.mirror, cfg.data.landmark_noise)
+            def pairs(folder: Path, data: list[dict], gallery_flash: int) -> ProfilePairs:
+                return ProfilePairs(folder, data, cfg.data.size, augment, cfg.data.target, cfg.data.max_train_yaw,
+                                    gallery_flash, self.geometry, cfg.data.mirror, cfg.data.landmark_noise)
+
+            self.inputs = pairs(prepared, rows, self.gallery_flash)
             self.has_targets = True
         self.frontals = FrontalFaces(prepared, rows, cfg.data.size, augment)
+        if mixed is not None:  # its (input, target) pairs and its frontal faces join this run's
+            self.inputs = Mixed([self.inputs, pairs(Path(cfg.data.mix), mixed.rows, mixed.gallery_flash)])
+            self.frontals = Mixed([self.frontals, FrontalFaces(Path(cfg.data.mix), mixed.rows, cfg.data.size, augment)])
         self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
         self.G = build_generator(cfg, self._pretrained_encoder()).to(device, memory_format=self.memory_format)
         self.D = build_critics(cfg).to(device, memory_format=self.memory_format)
