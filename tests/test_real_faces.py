@@ -115,6 +115,30 @@ def test_rank1_counts_an_unprocessed_probe_as_a_miss_and_shows_it():
     assert fitted["90"]["median_abs_error"] == pytest.approx(20.0)
 
 
+def test_views_of_the_same_probes_are_compared_probe_by_probe():
+    """The paired comparison counts only the probes one view gets right and the other wrong (an unprocessed probe is
+    a miss), per |yaw| and over all, with the exact McNemar p-value; the report prints it."""
+    from frontalize.evaluation.intervals import mcnemar
+    from frontalize.evaluation.real_faces_report import paired_markdown
+
+    tally = RealFaceTally({"full": {1: np.zeros(4), 2: np.ones(4)}})
+    views = ["raw", "warp"]
+    right, wrong = np.full(4, 0.1), np.full(4, 0.9)  # person 1's probes: near their gallery, or near person 2's
+    for pan, raw, warp in ((-45, right, right), (45, wrong, right), (-60, wrong, right), (60, right, None),
+                           (-90, wrong, wrong)):
+        descriptors = {"raw": raw} if warp is None else {"raw": raw, "warp": warp}
+        tally.add(ProbeResult(_frame(1, pan), "full", descriptors, {} if warp is not None else {"warp": "no face"},
+                              None), views)
+    cells = tally.paired("full", "warp", "raw")
+    assert (cells["45"]["only_a"], cells["45"]["only_b"]) == (1, 0)
+    assert (cells["60"]["only_a"], cells["60"]["only_b"]) == (1, 1)  # the unprocessed warp is a miss
+    assert (cells["90"]["only_a"], cells["90"]["only_b"]) == (0, 0) and cells["90"]["p"] == 1.0
+    assert (cells[ALL]["only_a"], cells[ALL]["only_b"]) == (2, 1) and cells[ALL]["p"] == pytest.approx(1.0)
+    assert mcnemar(10, 0) == pytest.approx(2 * 0.5 ** 10) and mcnemar(3, 3) == 1.0
+    text = "\n".join(paired_markdown(tally, "full", tally.keys("full")))
+    assert "| warp only against raw | +1 / −0 (1) | +1 / −1 (1) | +0 / −0 (1) | +2 / −1 (1) |" in text
+
+
 def test_the_backdrop_gap_tells_the_studio_grey_from_a_photos_own_scene():
     from frontalize.evaluation.real_faces import SYNTHPIE_BACKDROP, backdrop_gap
 
@@ -152,6 +176,7 @@ def test_eval_pointing04_writes_the_real_face_report_with_counts_intervals_and_g
     assert "#### full frames" in text and "#### tight 128-px face crops" in text
     assert "95 % intervals" in text and "Not processed" in text
     assert "studio grey" in text  # what the output paints beyond the face, against the photo's own
+    assert "| warp only against raw |" in text and "McNemar" in text  # the paired comparison
     rows = list(csv.DictReader(open(out / "rank1_pointing04.csv")))
     views = {r["view"] for r in rows}
     assert views == {"raw", "warp", "warp_fused"}

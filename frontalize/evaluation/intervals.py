@@ -6,7 +6,8 @@ approximation collapses to a point.  Probes of one person are not independent (t
 with few people the real uncertainty is wider than this: the interval is a floor, not a promise.
 
 Two rows differ by more than chance where their intervals do not overlap (``separated``): a conservative test, used
-to call a difference a finding.
+to call a difference a finding.  Where two rows are views of the same probes (the warp and the refiner on one photo),
+the sharper test is paired (``mcnemar``): only the probes that one view gets right and the other wrong count.
 """
 from __future__ import annotations
 
@@ -52,3 +53,11 @@ def separated(a: Share, b: Share) -> bool:
     """Whether the two shares' 95 % intervals do not overlap (a difference the probes alone can tell)."""
     (alo, ahi), (blo, bhi) = a.interval, b.interval
     return ahi < blo or bhi < alo
+
+
+def mcnemar(only_a: int, only_b: int) -> float:
+    """Exact two-sided McNemar p-value for two views of the same probes: ``only_a`` probes the first gets right and
+    the second wrong, ``only_b`` the reverse; under "the views are equally good" each such probe is a fair coin
+    (SciPy's ``binomtest``).  1.0 where no probe tells them apart."""
+    n = int(only_a) + int(only_b)
+    return float(binomtest(int(only_a), n, 0.5).pvalue) if n else 1.0

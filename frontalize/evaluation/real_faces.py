@@ -33,7 +33,7 @@ import numpy as np
 
 from frontalize.data.images import ImageProblem, read_photo
 from frontalize.data.pointing04 import TIGHT_SIZE, Frame, tight_crop
-from frontalize.evaluation.intervals import Share
+from frontalize.evaluation.intervals import Share, mcnemar
 
 CONDITIONS = ("full", "tight")
 CONDITION_LABELS = {"full": "full frames (384×288)", "tight": f"tight {TIGHT_SIZE}-px face crops"}
@@ -235,6 +235,22 @@ class RealFaceTally:
                                 "same_median": float(np.median(t.same[k])) if t.same[k] else None,
                                 "other_median": float(np.median(t.other[k])) if t.other[k] else None}
         return out
+
+    def paired(self, condition: str, a: str, b: str) -> dict:
+        """{|yaw| key: {only_a, only_b, p}}: the probes view ``a`` identifies and ``b`` does not, the reverse (a probe
+        a view could not process is a miss), and the exact McNemar p-value of the difference."""
+        hits: dict[str, dict] = defaultdict(dict)  # view -> file -> (hit, yaw)
+        for r in self.rows:
+            if r["condition"] == condition and r["view"] in (a, b):
+                hits[r["view"]][r["file"]] = (r["hit"], r["yaw"])
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for file, (hit_a, yaw) in hits[a].items():
+            hit_b = hits[b].get(file, (hit_a, yaw))[0]
+            if hit_a != hit_b:
+                for k in (abs_yaw_key(yaw), ALL):
+                    counts[k][0 if hit_a else 1] += 1
+        return {k: {"only_a": counts[k][0], "only_b": counts[k][1], "p": mcnemar(*counts[k])}
+                for k in self.keys(condition)}
 
     def backdrop_gaps(self, condition: str) -> dict:
         """{view ("aligned" first): {|yaw| key: median backdrop_gap}}."""

@@ -57,6 +57,26 @@ def rank1_markdown(table: dict, keys: list[str]) -> list[str]:
     return lines
 
 
+PAIRS = (("warp", "raw"), ("frontalized", "warp"), ("frontalized", "raw"))  # (a, b): is a better than b?
+
+
+def paired_markdown(tally: RealFaceTally, condition: str, keys: list[str]) -> list[str]:
+    """The views compared probe by probe: "+a / −b (p)": probes only the first view identifies, only the second, and
+    the exact McNemar p-value; sharper than comparing intervals, since both views see the same probes."""
+    views = tally.views[condition]
+    pairs = [(a, b) for a, b in PAIRS if a in views and b in views]
+    if not pairs:
+        return []
+    lines = ["Paired, probe by probe: +probes only the first view identifies / −probes only the second, and the exact "
+             "McNemar p-value (two-sided; a difference under p 0.05 is one the probes can tell):", "",
+             "| views | " + " | ".join(heading(k) for k in keys) + " |", "|---|" + "---|" * len(keys)]
+    for a, b in pairs:
+        cells = tally.paired(condition, a, b)
+        lines.append(f"| {VIEW_LABELS.get(a, a)} against {VIEW_LABELS.get(b, b)} | " + " | ".join(
+            f"+{cells[k]['only_a']} / −{cells[k]['only_b']} ({cells[k]['p']:.2g})" for k in keys) + " |")
+    return lines
+
+
 def fitted_markdown(fitted: dict) -> list[str]:
     keys = [k for k in fitted]
     return ["The warp's pose, fitted to the detector's landmarks, against the label (degrees; outward < 0: turned less "
@@ -143,6 +163,9 @@ def write_real_face_report(tally: RealFaceTally, out: Path, header: list[str], s
     for condition, table in tables.items():
         keys = tally.keys(condition)
         lines += [f"#### {CONDITION_LABELS[condition]}", "", *rank1_markdown(table, keys), ""]
+        paired = paired_markdown(tally, condition, keys)
+        if paired:
+            lines += [*paired, ""]
         if tally.fitted[condition]:
             lines += [*fitted_markdown(tally.fitted_yaw(condition)), ""]
         if tally.backdrop[condition]:
@@ -170,6 +193,8 @@ def write_real_face_report(tally: RealFaceTally, out: Path, header: list[str], s
     atomic_write_text(paths["json"], json.dumps({
         "benchmark": name, "citation": CITATION, "header": header, "label_note": LABEL_NOTE, "networks": networks,
         "tables": tables, "fitted_yaw": {c: tally.fitted_yaw(c) for c in tables},
+        "paired": {c: {f"{a} vs {b}": tally.paired(c, a, b) for a, b in PAIRS
+                       if a in tally.views[c] and b in tally.views[c]} for c in tables},
         "backdrop_gap": {c: tally.backdrop_gaps(c) for c in tables if tally.backdrop[c]},
     }, indent=1, ensure_ascii=False))
     return paths
