@@ -386,3 +386,33 @@ def test_keep_background_leaves_the_photos_scene_beyond_the_head_to_the_photo():
     assert torch.allclose(kept, corrected, atol=1e-5)
     painted, corrected = outputs[False]
     assert (painted - corrected).abs().mean() > 0.05
+
+
+def test_each_learned_part_of_the_refiner_can_be_switched_off_and_all_off_is_the_warp():
+    """bench/refiner_parts.py's switches: with every learned part off the refiner gives back the warp; the flow and
+    the shading change the whole face, the face fill only the face, the fill beyond only what lies beyond it."""
+    torch.manual_seed(0)
+    size = 64
+    refiner = WarpRefiner(size, 0.25).eval()  # no band: the refiner acts at every yaw
+    for head in (refiner.to_flow_shading, refiner.to_fill):  # heads that do something everywhere
+        torch.nn.init.normal_(head.weight, std=0.3)
+        torch.nn.init.normal_(head.bias, std=0.3)
+    x = torch.rand(1, 3, size, size) * 2 - 1
+    pose = _poses([50.0], size)
+
+    def out(*off):
+        refiner.switched_off = frozenset(off)
+        with torch.no_grad():
+            return refiner(x, pose)[-1]
+
+    full = out()
+    face = refiner.inner_face.bool().expand_as(full)
+    torch.testing.assert_close(out("flow", "shading", "face fill", "fill beyond"), refiner.warp(x, pose).picture,
+                               atol=1e-5, rtol=0)
+    for part in ("flow", "shading"):
+        assert (out(part) - full)[face].abs().mean() > 1e-3, part
+    no_face_fill, no_fill_beyond = out("face fill"), out("fill beyond")
+    assert (no_face_fill - full)[face].abs().mean() > 1e-3 and torch.equal(no_face_fill[~face], full[~face])
+    assert (no_fill_beyond - full)[~face].abs().mean() > 1e-3 and torch.equal(no_fill_beyond[face], full[face])
+    with pytest.raises(ValueError, match="no learned part"):
+        out("mirror")

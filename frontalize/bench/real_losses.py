@@ -121,25 +121,26 @@ def variants(device: str = "cpu") -> list[Pipeline]:
             Pipeline("full-frame points", full_frame_points_frontalizer(device))]
 
 
-def losses_markdown(tally: RealFaceTally, names: list[str]) -> str:
-    """Per condition: each variant's rank-1 by |yaw| and its difference from the shipped warp, ranked by "all"."""
+def losses_markdown(tally: RealFaceTally, names: list[str], base: str = SHIPPED) -> str:
+    """Per condition: each variant's rank-1 by |yaw| and its difference from ``base`` (the shipped warp), ranked by
+    "all"."""
     lines = []
     for condition in CONDITIONS:
         if condition not in tally.views:
             continue
         table = tally.table(condition)
         keys = tally.keys(condition)
-        ranked = sorted([n for n in names if n != SHIPPED], key=lambda n: table[n][ALL]["rate"])
-        lines += [f"#### {condition}: rank-1 (%) and the change against the shipped warp (points)", "",
+        ranked = sorted([n for n in names if n != base], key=lambda n: table[n][ALL]["rate"])
+        lines += [f"#### {condition}: rank-1 (%) and the change against {base} (points)", "",
                   "| variant | " + " | ".join(heading(k) for k in keys) + " |", "|---|" + "---|" * len(keys)]
-        for n in ["raw", SHIPPED, *ranked]:
+        for n in ["raw", base, *ranked]:
             cells = []
             for k in keys:
                 rate = 100 * table[n][k]["rate"]
-                delta = rate - 100 * table[SHIPPED][k]["rate"]
-                cells.append(f"{rate:.1f}" if n in ("raw", SHIPPED) else f"{rate:.1f} ({delta:+.1f})")
+                delta = rate - 100 * table[base][k]["rate"]
+                cells.append(f"{rate:.1f}" if n in ("raw", base) else f"{rate:.1f} ({delta:+.1f})")
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
-        lines.append("| probes | " + " | ".join(str(table[SHIPPED][k]["probes"]) for k in keys) + " |")
+        lines.append("| probes | " + " | ".join(str(table[base][k]["probes"]) for k in keys) + " |")
         lines.append("")
     return "\n".join(lines)
 

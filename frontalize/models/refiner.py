@@ -41,6 +41,7 @@ MASK_PRIOR = -4.0  # on the reference face the fill's blend mask starts at sigmo
 # beyond it the warp has no geometry (the reference's depth is inpainted there: hair, ears, neck and background come out
 # smeared and doubled), so there the fill starts half in (sigmoid(0)); this many pixels of the face's edge count as beyond
 FACE_MARGIN = 2
+LEARNED_PARTS = ("flow", "shading", "face fill", "fill beyond")  # what ``switched_off`` may name
 
 
 def _block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
@@ -81,6 +82,10 @@ class WarpRefiner(nn.Module):
         inner = -F.max_pool2d(-face, 2 * FACE_MARGIN + 1, stride=1, padding=FACE_MARGIN)  # the face, eroded
         self.register_buffer("face", face, persistent=False)
         self.register_buffer("mask_prior", MASK_PRIOR * inner, persistent=False)
+        self.register_buffer("inner_face", inner, persistent=False)
+        # learned parts switched off at inference, to measure what each is worth (bench/refiner_parts.py): the flow,
+        # the shading, the fill on the face, the fill beyond it; the shipped refiner has none off
+        self.switched_off: frozenset[str] = frozenset()
 
     def forward(self, x: torch.Tensor, pose: torch.Tensor | None = None, inside: torch.Tensor | None = None
                 ) -> list[torch.Tensor]:
@@ -116,11 +121,22 @@ class WarpRefiner(nn.Module):
         flow = FLOW_RANGE * torch.tanh(up(coarse[:, :2]))
         gain = torch.exp(GAIN_RANGE * torch.tanh(up(coarse[:, 2:5])))
         offset = 0.5 * torch.tanh(up(coarse[:, 5:8]))
+        off = self.switched_off
+        if not off <= set(LEARNED_PARTS):
+            raise ValueError(f"no learned part {sorted(off - set(LEARNED_PARTS))}: {', '.join(LEARNED_PARTS)}")
+        if "flow" in off:
+            flow = torch.zeros_like(flow)
+        if "shading" in off:
+            gain, offset = torch.ones_like(gain), torch.zeros_like(offset)
         sampled = F.grid_sample(x, warped.grid + flow.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border",
                                 align_corners=False)
         corrected = self.warp.compose(sampled, warped.visible, warped.seen)[0]
         shaded = ((corrected + 1) / 2 * gain + offset) * 2 - 1
         mask = torch.sigmoid(fill[:, 3:] + self.mask_prior)
+        if "face fill" in off:
+            mask = mask * (1 - self.inner_face)
+        if "fill beyond" in off:
+            mask = mask * self.inner_face
         out = mask * torch.tanh(fill[:, :3]) + (1 - mask) * shaded.clamp(-1, 1)
         if self.keep_background:  # beyond the head, wherever the warp shows the photo, the photo's own scene
             scene = (1 - self.face) * warped.known
