@@ -483,3 +483,14 @@ def test_the_gallery_flash_chosen_at_preparation_is_used_everywhere(tiny_synthpi
         _, target, _, _ = pairs[(i, 0)]
         expected = load_square(out / frontal_10[(pairs.rows[i]["subject"], pairs.rows[i]["recording"])], 64)
         assert ((target.permute(1, 2, 0).numpy() + 1) * 127.5).round().astype("uint8").tolist() == expected.tolist()
+
+
+def test_mixing_in_the_runs_own_validation_or_test_subjects_is_refused(prepared_tiny, tmp_path, capsys):
+    """data.mix of the run's own dataset: the hold-out applies to the run's manifest only, so a mixed-in training
+    split that holds a validation (or tested) subject would train on the faces that choose best.pt: refused, named."""
+    out, _ = prepared_tiny
+    code = train_main(["--setting", "setting1_4r_mixed", "--cpu", "--quiet",
+                       *_overrides(out, tmp_path, 2, **{"data.mix": str(out), "data.val_subjects": "1"})])
+    err = capsys.readouterr().err
+    assert code != 0 and "holds subjects that this run tests or validates on (1: " in err, err
+    assert not (tmp_path / "gan").exists() or not list((tmp_path / "gan").rglob("*.pt"))

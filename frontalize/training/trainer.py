@@ -34,7 +34,7 @@ from frontalize.recognition.recognizer import Recognizer, recognizer_record, wei
 from frontalize.runs import checkpoint as ckpt
 from frontalize.runs import distributed as ddp
 from frontalize.runs.precision import Precision, choose_precision
-from frontalize.runs.provenance import RECORD_KEY, TrainedOn, manifest_fingerprint
+from frontalize.runs.provenance import RECORD_KEY, TrainedOn, manifest_fingerprint, subject_ranges
 from frontalize.runs.tracking import Tracker
 from frontalize.training.data import FrontalFaces, Mixed, ProfileFolder, ProfilePairs, paired_augment
 from frontalize.training.encoder_pretraining import pretrain_encoder
@@ -71,6 +71,17 @@ def read_mixed(cfg: Config) -> Manifest | None:
     if not any(r["split"] == "train" for r in mixed.rows):
         raise ValueError(f"data.mix={cfg.data.mix}: its {cfg.data.protocol} manifest has no training rows")
     return mixed
+
+
+def check_mixed_people(manifest: Manifest, mixed: Manifest | None, val_subjects: set[int]) -> None:
+    """Refuse mixed-in data of the run's own dataset that would train on a subject the protocol tests or that
+    chooses best.pt (hold-out applies to the run's own manifest; another dataset's ids name other people)."""
+    if mixed is None or mixed.dataset != manifest.dataset:
+        return
+    leaked = mixed.subjects("train") & (manifest.subjects("test") | set(val_subjects))
+    if leaked:
+        raise ValueError(f"data.mix={mixed.path.parent.parent}: its training split holds subjects that this run tests "
+                         f"or validates on ({len(leaked)}: {subject_ranges(leaked)}); mix in data of other subjects")
 
 
 def mixed_record(cfg: Config, mixed: Manifest) -> TrainedOn:
@@ -154,6 +165,7 @@ class Trainer:
         self.rows = rows
         check_identity_recognizer(cfg, manifest)
         mixed = read_mixed(cfg)
+        check_mixed_people(manifest, mixed, self.val_subjects)
         self.trained_on = training_record(cfg, manifest, rows, self.val_subjects, mixed)
         # the periodic identity check's gallery and probes: every probe of the validation subjects, else a fixed
         # subsample of test probes (monitoring only)
