@@ -10,6 +10,7 @@ The variants (models/refiner.py ``LEARNED_PARTS``):
   no shading        gain 1 and offset 0 (the warped pixels' own light and colour)
   no face fill      the fill's mask held at 0 on the reference face (the face shows the shaded warp only)
   no fill beyond    the fill's mask held at 0 beyond the face (hair, neck, background: the shaded warp's)
+  fill only         flow and shading both off: the warp with the learned fill alone
 and "warp" (the geometric frontalization alone) and "raw" (the photo itself).  Differences against ``refiner`` rank
 what each part costs or gives on real faces.  Measuring only: Pointing'04 never chooses a weight (its README).
 """
@@ -26,23 +27,26 @@ from frontalize.evaluation.real_faces import CONDITIONS, Pipeline, RealFaceTally
 from frontalize.evaluation.real_faces_report import write_real_face_report
 
 REFINER = "refiner"
-OFF = {"no flow": "flow", "no shading": "shading", "no face fill": "face fill", "no fill beyond": "fill beyond"}
+OFF = {"no flow": ("flow",), "no shading": ("shading",), "no face fill": ("face fill",),
+       "no fill beyond": ("fill beyond",), "fill only": ("flow", "shading")}
 
 
-def variants(checkpoint: Path, device: str = "cpu") -> list[Pipeline]:
-    """The refiner, the refiner with each learned part off, and the warp alone: one MTCNN pass per probe."""
+def variants(checkpoint: Path, names: list[str] | None = None, device: str = "cpu") -> list[Pipeline]:
+    """The refiner, the refiner with learned parts off (``names`` of ``OFF``; default all), and the warp alone: one
+    MTCNN pass per probe."""
     from frontalize.inference.frontalizer import Frontalizer
 
-    def engine(off: str | None):
+    def engine(off: tuple[str, ...]):
         e = Frontalizer(checkpoint, device)
         if getattr(e.G, "geometry", None) != "refine":
             raise SystemExit(f"error: {checkpoint} is no warp refiner (model.geometry=refine): it has no parts to switch off")
-        e.G.switched_off = frozenset({off} if off else ())
+        e.G.switched_off = frozenset(off)
         return e
 
-    refiner = engine(None)
+    refiner = engine(())
     warp = Frontalizer(None, device, size=refiner.size)
-    pipelines = [Pipeline(REFINER, refiner), *(Pipeline(name, engine(part)) for name, part in OFF.items()),
+    chosen = [n for n in OFF if names is None or n in names]
+    pipelines = [Pipeline(REFINER, refiner), *(Pipeline(name, engine(OFF[name])) for name in chosen),
                  Pipeline("warp", warp)]
     for p in pipelines[1:]:
         p.engine.detector = refiner.detector
@@ -59,12 +63,14 @@ def main(argv=None) -> int:
     p.add_argument("--root", type=Path, default=None, help="Pointing'04 copy (default: the vendored tilt-0 frames)")
     p.add_argument("--out", type=Path, default=Path("runs/refiner_parts"))
     p.add_argument("--limit", type=int, default=None, help="only the first N probes (a smoke run)")
+    p.add_argument("--variants", nargs="+", default=None, choices=list(OFF), metavar="NAME",
+                   help=f"only these variants beside the refiner and the warp (default: all of {', '.join(OFF)})")
     args = p.parse_args(argv)
     frames = read_frames(args.root or default_root()).frames
     gallery, probes = split(frames)
     probes = probes[: args.limit] if args.limit else probes
     judge = DlibJudge()
-    pipelines = variants(args.checkpoint)
+    pipelines = variants(args.checkpoint, args.variants)
     names = [q.name for q in pipelines]
     tally = RealFaceTally(gallery_descriptors(judge, gallery, CONDITIONS))
     for frame in tqdm(probes, desc="refiner parts", unit="probe"):
