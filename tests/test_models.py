@@ -290,7 +290,7 @@ def test_the_warp_refiner_starts_from_the_warp_and_every_part_learns():
     warped = g.warp(x, pose).picture
     assert [o.shape[-1] for o in parts["outputs"]] == [16, 32, 64]
     assert torch.equal(parts["flow"], torch.zeros_like(parts["flow"])) and torch.equal(parts["gain"], torch.ones_like(parts["gain"]))
-    face = g.mask_prior[0, 0] < 0
+    face = g.inner_face[0, 0] > 0
     assert 0.2 < face.float().mean() < 0.8
     assert (parts["outputs"][-1] - warped)[..., face].abs().max() < 0.02  # on the face: 1 - sigmoid(-4) of the warp
     assert torch.allclose(parts["mask"][..., ~face], torch.tensor(0.5))  # beyond it the fill starts half in

@@ -74,7 +74,7 @@ def full_frame_points_frontalizer(device: str = "cpu"):
     from frontalize.inference.frontalizer import Frontalizer
 
     class FullFramePoints(Frontalizer):
-        found: dict = {}  # picture shape -> the full frame's detections in that picture's pixels
+        found: dict  # set by see(): picture shape -> the full frame's detections in that picture's pixels
 
         def see(self, frame, rgb) -> None:
             full = super().detect(rgb)

@@ -81,7 +81,6 @@ class WarpRefiner(nn.Module):
         face = self.warp.face.view(1, 1, size, size).float()
         inner = -F.max_pool2d(-face, 2 * FACE_MARGIN + 1, stride=1, padding=FACE_MARGIN)  # the face, eroded
         self.register_buffer("face", face, persistent=False)
-        self.register_buffer("mask_prior", MASK_PRIOR * inner, persistent=False)
         self.register_buffer("inner_face", inner, persistent=False)
         # learned parts switched off at inference, to measure what each is worth (bench/refiner_parts.py): the flow,
         # the shading, the fill on the face, the fill beyond it; the shipped refiner has none off
@@ -132,7 +131,7 @@ class WarpRefiner(nn.Module):
                                 align_corners=False)
         corrected = self.warp.compose(sampled, warped.visible, warped.seen)[0]
         shaded = ((corrected + 1) / 2 * gain + offset) * 2 - 1
-        mask = torch.sigmoid(fill[:, 3:] + self.mask_prior)
+        mask = torch.sigmoid(fill[:, 3:] + MASK_PRIOR * self.inner_face)
         if "face fill" in off:
             mask = mask * (1 - self.inner_face)
         if "fill beyond" in off:
