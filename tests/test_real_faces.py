@@ -119,7 +119,7 @@ def test_views_of_the_same_probes_are_compared_probe_by_probe():
     """The paired comparison counts only the probes one view gets right and the other wrong (an unprocessed probe is
     a miss), per |yaw| and over all, with the exact McNemar p-value; the report prints it."""
     from frontalize.evaluation.intervals import mcnemar
-    from frontalize.evaluation.real_faces_report import paired_markdown
+    from frontalize.evaluation.real_faces_report import paired_markdown, paired_tables
 
     tally = RealFaceTally({"full": {1: np.zeros(4), 2: np.ones(4)}})
     views = ["raw", "warp"]
@@ -135,7 +135,7 @@ def test_views_of_the_same_probes_are_compared_probe_by_probe():
     assert (cells["90"]["only_a"], cells["90"]["only_b"]) == (0, 0) and cells["90"]["p"] == 1.0
     assert (cells[ALL]["only_a"], cells[ALL]["only_b"]) == (2, 1) and cells[ALL]["p"] == pytest.approx(1.0)
     assert mcnemar(10, 0) == pytest.approx(2 * 0.5 ** 10) and mcnemar(3, 3) == 1.0
-    text = "\n".join(paired_markdown(tally, "full", tally.keys("full")))
+    text = "\n".join(paired_markdown(paired_tables(tally, "full"), tally.keys("full")))
     assert "| warp only against raw | +1 / −0 (1) | +1 / −1 (1) | +0 / −0 (1) | +2 / −1 (1) |" in text
 
 

@@ -60,18 +60,22 @@ def rank1_markdown(table: dict, keys: list[str]) -> list[str]:
 PAIRS = (("warp", "raw"), ("frontalized", "warp"), ("frontalized", "raw"))  # (a, b): is a better than b?
 
 
-def paired_markdown(tally: RealFaceTally, condition: str, keys: list[str]) -> list[str]:
-    """The views compared probe by probe: "+a / −b (p)": probes only the first view identifies, only the second, and
-    the exact McNemar p-value; sharper than comparing intervals, since both views see the same probes."""
+def paired_tables(tally: RealFaceTally, condition: str) -> dict[tuple[str, str], dict]:
+    """{(a, b): ``tally.paired``} for the pairs of ``PAIRS`` whose views this condition has."""
     views = tally.views[condition]
-    pairs = [(a, b) for a, b in PAIRS if a in views and b in views]
-    if not pairs:
+    return {(a, b): tally.paired(condition, a, b) for a, b in PAIRS if a in views and b in views}
+
+
+def paired_markdown(paired: dict[tuple[str, str], dict], keys: list[str]) -> list[str]:
+    """The views compared probe by probe (``paired_tables``): "+a / −b (p)": probes only the first view identifies,
+    only the second, and the exact McNemar p-value; sharper than comparing intervals, since both views see the same
+    probes."""
+    if not paired:
         return []
     lines = ["Paired, probe by probe: +probes only the first view identifies / −probes only the second, and the exact "
              "McNemar p-value (two-sided; a difference under p 0.05 is one the probes can tell):", "",
              "| views | " + " | ".join(heading(k) for k in keys) + " |", "|---|" + "---|" * len(keys)]
-    for a, b in pairs:
-        cells = tally.paired(condition, a, b)
+    for (a, b), cells in paired.items():
         lines.append(f"| {VIEW_LABELS.get(a, a)} against {VIEW_LABELS.get(b, b)} | " + " | ".join(
             f"+{cells[k]['only_a']} / −{cells[k]['only_b']} ({cells[k]['p']:.2g})" for k in keys) + " |")
     return lines
@@ -157,15 +161,15 @@ def write_real_face_report(tally: RealFaceTally, out: Path, header: list[str], s
     paths = {"markdown": out / f"rank1_{name}.md", "csv": out / f"rank1_{name}.csv", "json": out / f"report_{name}.json",
              "probes": out / f"probes_{name}.csv", "chart": out / f"rank1_{name}.png"}
     tables = {c: tally.table(c) for c in CONDITION_LABELS if c in tally.views}
+    paired = {c: paired_tables(tally, c) for c in tables}
     lines = [f"### Real faces: Pointing'04 ({CITATION})", "", *header, "", LABEL_NOTE, ""]
     if networks:
         lines += ["Networks:"] + [f"- {n}" for n in networks] + [""]
     for condition, table in tables.items():
         keys = tally.keys(condition)
         lines += [f"#### {CONDITION_LABELS[condition]}", "", *rank1_markdown(table, keys), ""]
-        paired = paired_markdown(tally, condition, keys)
-        if paired:
-            lines += [*paired, ""]
+        if paired[condition]:
+            lines += [*paired_markdown(paired[condition], keys), ""]
         if tally.fitted[condition]:
             lines += [*fitted_markdown(tally.fitted_yaw(condition)), ""]
         if tally.backdrop[condition]:
@@ -193,8 +197,7 @@ def write_real_face_report(tally: RealFaceTally, out: Path, header: list[str], s
     atomic_write_text(paths["json"], json.dumps({
         "benchmark": name, "citation": CITATION, "header": header, "label_note": LABEL_NOTE, "networks": networks,
         "tables": tables, "fitted_yaw": {c: tally.fitted_yaw(c) for c in tables},
-        "paired": {c: {f"{a} vs {b}": tally.paired(c, a, b) for a, b in PAIRS
-                       if a in tally.views[c] and b in tally.views[c]} for c in tables},
+        "paired": {c: {f"{a} vs {b}": cells for (a, b), cells in paired[c].items()} for c in tables},
         "backdrop_gap": {c: tally.backdrop_gaps(c) for c in tables if tally.backdrop[c]},
     }, indent=1, ensure_ascii=False))
     return paths
