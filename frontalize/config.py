@@ -65,6 +65,9 @@ class ModelConfig:
     # the warp refiner beyond the head: the photo's own scene wherever the warp shows it (flow-corrected, unshaded),
     # the refiner's fill only where nothing was seen; off: the fill may repaint it (issue 27: a learned grey wash)
     keep_background: bool = False
+    # warp-refiner parts that never learn (held at their start: no flow, gain 1 and offset 0, no fill) from
+    # flow, shading, face fill, fill beyond; issue 27: the flow and the shading learned on SynthPIE cost real faces
+    fixed_parts: list = field(default_factory=list)
     discriminators: str = "scales"  # scales | regions | regions+scales
     d_width: int = 64
     d_norm: str = "instance"  # instance | layer | none

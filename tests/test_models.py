@@ -416,3 +416,37 @@ def test_each_learned_part_of_the_refiner_can_be_switched_off_and_all_off_is_the
     assert (no_fill_beyond - full)[~face].abs().mean() > 1e-3 and torch.equal(no_fill_beyond[face], full[face])
     with pytest.raises(ValueError, match="no learned part"):
         out("mirror")
+
+
+def test_fixed_parts_never_learn_and_travel_with_the_checkpoints_config():
+    """model.fixed_parts: the named parts stay at their start through a training step (no flow, gain 1, offset 0),
+    and a generator rebuilt from the saved configuration holds them fixed too; the other parts still learn."""
+    from frontalize.config import from_yaml, to_yaml
+    from frontalize.models.factory import build_generator
+
+    torch.manual_seed(0)
+    cfg = load_config("setting1_4r", cpu=True, overrides=["data.size=64", "model.front_blend=[]",
+                                                          "model.fixed_parts=[flow,shading]"])
+    refiner = build_generator(cfg)
+    x, pose = torch.rand(2, 3, 64, 64) * 2 - 1, _poses([50.0, -60.0], 64)
+    target = torch.rand(2, 3, 64, 64) * 2 - 1
+    fill_before = refiner.to_fill.weight.detach().clone()
+    optimizer = torch.optim.SGD(refiner.parameters(), lr=1.0)
+    for head in (refiner.to_flow_shading,):  # as if the flow and the shading had learned something
+        torch.nn.init.normal_(head.weight, std=0.3)
+        torch.nn.init.normal_(head.bias, std=0.3)
+    (refiner(x, pose)[-1] - target).abs().mean().backward()
+    optimizer.step()
+    assert not torch.equal(refiner.to_fill.weight, fill_before)  # the fill learned
+    rebuilt = build_generator(from_yaml(to_yaml(cfg)))
+    rebuilt.load_state_dict(refiner.state_dict())
+    for model in (refiner, rebuilt):
+        with torch.no_grad():
+            parts = model.eval().parts(x, pose)
+        assert torch.equal(parts["flow"], torch.zeros_like(parts["flow"]))
+        assert torch.equal(parts["gain"], torch.ones_like(parts["gain"]))
+        assert torch.equal(parts["offset"], torch.zeros_like(parts["offset"]))
+        torch.testing.assert_close(parts["shaded"], parts["corrected"], atol=1e-6, rtol=0)
+    cfg.model.fixed_parts = ["mirror"]
+    with pytest.raises(ValueError, match="fixed_parts names no learned part"):
+        build_generator(cfg)

@@ -17,7 +17,7 @@ def build_generator(cfg: Config, encoder_weights: str | None = None) -> Generato
     warp refiner (models/refiner.py), which has no VGG encoder."""
     m = cfg.model
     if m.geometry == WarpRefiner.geometry:
-        return WarpRefiner(cfg.data.size, m.width, tuple(m.front_blend), m.keep_background)
+        return WarpRefiner(cfg.data.size, m.width, tuple(m.front_blend), m.keep_background, tuple(m.fixed_parts))
     weights = encoder_weights or m.encoder_weights
     return Generator(cfg.data.size, m.width, weights, m.freeze_encoder, m.mirror_fusion, m.input_bridge, m.geometry)
 

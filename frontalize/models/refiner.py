@@ -61,10 +61,14 @@ def _head(c_in: int, c_out: int) -> nn.Conv2d:
 class WarpRefiner(nn.Module):
     geometry = "refine"
 
-    def __init__(self, size: int = 128, width: float = 1.0, front_blend: tuple = (), keep_background: bool = False):
+    def __init__(self, size: int = 128, width: float = 1.0, front_blend: tuple = (), keep_background: bool = False,
+                 fixed_parts: tuple = ()):
         super().__init__()
         self.front_blend = tuple(float(a) for a in front_blend)
         self.keep_background = keep_background
+        if not set(fixed_parts) <= set(LEARNED_PARTS):
+            raise ValueError(f"model.fixed_parts names no learned part {sorted(set(fixed_parts) - set(LEARNED_PARTS))}; "
+                             f"the refiner's parts: {', '.join(LEARNED_PARTS)}")
         if self.front_blend and (len(self.front_blend) != 2 or not 0 <= self.front_blend[0] <= self.front_blend[1]):
             raise ValueError(f"model.front_blend takes two angles, the first not above the second: {front_blend}")
         if size % 32 or size < 64:
@@ -82,9 +86,9 @@ class WarpRefiner(nn.Module):
         inner = -F.max_pool2d(-face, 2 * FACE_MARGIN + 1, stride=1, padding=FACE_MARGIN)  # the face, eroded
         self.register_buffer("face", face, persistent=False)
         self.register_buffer("inner_face", inner, persistent=False)
-        # learned parts switched off at inference, to measure what each is worth (bench/refiner_parts.py): the flow,
-        # the shading, the fill on the face, the fill beyond it; the shipped refiner has none off
-        self.switched_off: frozenset[str] = frozenset()
+        # learned parts held at their start (no flow, gain 1 and offset 0, no fill): in training and inference by
+        # ``model.fixed_parts``, or at inference only to measure what each is worth (bench/refiner_parts.py)
+        self.switched_off: frozenset[str] = frozenset(fixed_parts)
 
     def forward(self, x: torch.Tensor, pose: torch.Tensor | None = None, inside: torch.Tensor | None = None
                 ) -> list[torch.Tensor]:
