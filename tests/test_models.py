@@ -450,3 +450,11 @@ def test_fixed_parts_never_learn_and_travel_with_the_checkpoints_config():
     cfg.model.fixed_parts = ["mirror"]
     with pytest.raises(ValueError, match="fixed_parts names no learned part"):
         build_generator(cfg)
+
+
+def test_reports_say_which_refiner_parts_learned():
+    from frontalize.models.refiner import learned_parts_note
+
+    assert learned_parts_note([]) == "learned parts: flow, shading, face fill, fill beyond"
+    assert learned_parts_note(["face fill", "flow", "shading"]) == (
+        "learned parts: fill beyond; held at the warp: flow, shading, face fill")

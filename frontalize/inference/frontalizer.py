@@ -29,6 +29,7 @@ from frontalize.geometry.pose import IBUG_INNER, PoseError, crop_pose, detector_
 from frontalize.geometry.shape import MAX_FIT_YAW, fit_reference
 from frontalize.geometry.warp import FrontalWarp
 from frontalize.models.factory import build_generator
+from frontalize.models.refiner import WarpRefiner, learned_parts_note
 from frontalize.runs import checkpoint as ckpt
 from frontalize.runs.folders import NoCheckpoint
 from frontalize.runs.provenance import RECORD_KEY, TrainedOn
@@ -169,10 +170,11 @@ class Frontalizer:
         """What frontalizes: the checkpoint and what it was trained on (else what its config says), or the warp."""
         if self.G is None:
             return f"the geometric frontalization (warp only, no training) at {self.size} px"
+        parts = f" ({learned_parts_note(self.G.switched_off)})" if isinstance(self.G, WarpRefiner) else ""
         if self.trained_on is not None:
-            return f"model {self.checkpoint}, trained on {self.trained_on.describe()}"
-        return (f"model {self.checkpoint}: {self.cfg.setting}, protocol {self.cfg.data.protocol}, {self.size} px (from its "
-                "config); training data not recorded")
+            return f"model {self.checkpoint}{parts}, trained on {self.trained_on.describe()}"
+        return (f"model {self.checkpoint}{parts}: {self.cfg.setting}, protocol {self.cfg.data.protocol}, {self.size} px "
+                "(from its config); training data not recorded")
 
     def crops(self, path: Path) -> list[FaceCrop]:
         """Detect on a downscaled copy, align on the original; raises ImageProblem when there is no face."""

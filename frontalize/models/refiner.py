@@ -44,6 +44,15 @@ FACE_MARGIN = 2
 LEARNED_PARTS = ("flow", "shading", "face fill", "fill beyond")  # what ``switched_off`` may name
 
 
+def learned_parts_note(fixed) -> str:
+    """Which of the refiner's parts learned and which were held at the warp (``model.fixed_parts``), for reports."""
+    learned = [p for p in LEARNED_PARTS if p not in set(fixed)]
+    if not fixed:
+        return "learned parts: " + ", ".join(learned)
+    return (f"learned parts: {', '.join(learned) or 'none'}; held at the warp: "
+            + ", ".join(p for p in LEARNED_PARTS if p in set(fixed)))
+
+
 def _block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1), PixelNorm(), nn.LeakyReLU(0.2, inplace=True),

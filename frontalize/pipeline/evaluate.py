@@ -184,7 +184,8 @@ def identity_report(req: ReportRequest) -> Report:
                       observers=(quality,), flip=req.flip, per_yaw=req.per_yaw, progress=req.progress,
                       seed=req.probe_seed)
     run = checkpoint.parent.parent
-    title = (f"{cfg.setting} (geometry: {cfg.model.geometry}) on {protocol} ({run.name}/{checkpoint.name}), "
+    fixed = f", held at the warp: {', '.join(cfg.model.fixed_parts)}" if cfg.model.fixed_parts else ""
+    title = (f"{cfg.setting} (geometry: {cfg.model.geometry}{fixed}) on {protocol} ({run.name}/{checkpoint.name}), "
              f"recognizer {Path(rec_path).parent.name}" + (f", judge {Path(req.judge).parent.name}" if req.judge else ""))
     listed = [(name, str(path), record) for name, path, record in networks]
     paths = write_report(result, req.out or run / "report", protocol, title, quality.samples, listed, manifest.dataset,
