@@ -450,6 +450,9 @@ def test_fixed_parts_never_learn_and_travel_with_the_checkpoints_config():
     cfg.model.fixed_parts = ["mirror"]
     with pytest.raises(ValueError, match="fixed_parts names no learned part"):
         build_generator(cfg)
+    cfg.model.fixed_parts, cfg.model.geometry = ["flow"], "pixels"  # the notes' generator has no such parts
+    with pytest.raises(ValueError, match="parts of the warp refiner"):
+        build_generator(cfg)
 
 
 def test_reports_say_which_refiner_parts_learned():

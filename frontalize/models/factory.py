@@ -18,6 +18,9 @@ def build_generator(cfg: Config, encoder_weights: str | None = None) -> Generato
     m = cfg.model
     if m.geometry == WarpRefiner.geometry:
         return WarpRefiner(cfg.data.size, m.width, tuple(m.front_blend), m.keep_background, tuple(m.fixed_parts))
+    if m.fixed_parts:
+        raise ValueError(f"model.fixed_parts names parts of the warp refiner (model.geometry=refine), not of "
+                         f"model.geometry={m.geometry}; leave it empty")
     weights = encoder_weights or m.encoder_weights
     return Generator(cfg.data.size, m.width, weights, m.freeze_encoder, m.mirror_fusion, m.input_bridge, m.geometry)
 

@@ -46,11 +46,12 @@ LEARNED_PARTS = ("flow", "shading", "face fill", "fill beyond")  # what ``switch
 
 def learned_parts_note(fixed) -> str:
     """Which of the refiner's parts learned and which were held at the warp (``model.fixed_parts``), for reports."""
-    learned = [p for p in LEARNED_PARTS if p not in set(fixed)]
+    fixed = set(fixed)
+    learned = [p for p in LEARNED_PARTS if p not in fixed]
     if not fixed:
         return "learned parts: " + ", ".join(learned)
     return (f"learned parts: {', '.join(learned) or 'none'}; held at the warp: "
-            + ", ".join(p for p in LEARNED_PARTS if p in set(fixed)))
+            + ", ".join(p for p in LEARNED_PARTS if p in fixed))
 
 
 def _block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
