@@ -448,7 +448,7 @@ def test_fixed_parts_never_learn_and_travel_with_the_checkpoints_config():
         assert torch.equal(parts["offset"], torch.zeros_like(parts["offset"]))
         torch.testing.assert_close(parts["shaded"], parts["corrected"], atol=1e-6, rtol=0)
     cfg.model.fixed_parts = ["mirror"]
-    with pytest.raises(ValueError, match="fixed_parts names no learned part"):
+    with pytest.raises(ValueError, match="fixed_parts / switched_off name no learned part"):
         build_generator(cfg)
     cfg.model.fixed_parts, cfg.model.geometry = ["flow"], "pixels"  # the notes' generator has no such parts
     with pytest.raises(ValueError, match="parts of the warp refiner"):

@@ -40,7 +40,7 @@ def variants(checkpoint: Path, names: list[str] | None = None, device: str = "cp
         e = Frontalizer(checkpoint, device)
         if getattr(e.G, "geometry", None) != "refine":
             raise SystemExit(f"error: {checkpoint} is no warp refiner (model.geometry=refine): it has no parts to switch off")
-        e.G.switched_off = frozenset(off)
+        e.G.switched_off = e.G.switched_off | set(off)  # beside any the checkpoint trained held (model.fixed_parts)
         return e
 
     refiner = engine(())

@@ -76,9 +76,6 @@ class WarpRefiner(nn.Module):
         super().__init__()
         self.front_blend = tuple(float(a) for a in front_blend)
         self.keep_background = keep_background
-        if not set(fixed_parts) <= set(LEARNED_PARTS):
-            raise ValueError(f"model.fixed_parts names no learned part {sorted(set(fixed_parts) - set(LEARNED_PARTS))}; "
-                             f"the refiner's parts: {', '.join(LEARNED_PARTS)}")
         if self.front_blend and (len(self.front_blend) != 2 or not 0 <= self.front_blend[0] <= self.front_blend[1]):
             raise ValueError(f"model.front_blend takes two angles, the first not above the second: {front_blend}")
         if size % 32 or size < 64:
@@ -98,7 +95,19 @@ class WarpRefiner(nn.Module):
         self.register_buffer("inner_face", inner, persistent=False)
         # learned parts held at their start (no flow, gain 1 and offset 0, no fill): in training and inference by
         # ``model.fixed_parts``, or at inference only to measure what each is worth (bench/refiner_parts.py)
-        self.switched_off: frozenset[str] = frozenset(fixed_parts)
+        self.switched_off = fixed_parts
+
+    @property
+    def switched_off(self) -> frozenset[str]:
+        return self._switched_off
+
+    @switched_off.setter
+    def switched_off(self, parts) -> None:
+        parts = frozenset(parts)
+        if not parts <= set(LEARNED_PARTS):
+            raise ValueError(f"model.fixed_parts / switched_off name no learned part {sorted(parts - set(LEARNED_PARTS))}; "
+                             f"the refiner's parts: {', '.join(LEARNED_PARTS)}")
+        self._switched_off = parts
 
     def forward(self, x: torch.Tensor, pose: torch.Tensor | None = None, inside: torch.Tensor | None = None
                 ) -> list[torch.Tensor]:
@@ -135,8 +144,6 @@ class WarpRefiner(nn.Module):
         gain = torch.exp(GAIN_RANGE * torch.tanh(up(coarse[:, 2:5])))
         offset = 0.5 * torch.tanh(up(coarse[:, 5:8]))
         off = self.switched_off
-        if not off <= set(LEARNED_PARTS):
-            raise ValueError(f"no learned part {sorted(off - set(LEARNED_PARTS))}: {', '.join(LEARNED_PARTS)}")
         if "flow" in off:
             flow = torch.zeros_like(flow)
         if "shading" in off:
