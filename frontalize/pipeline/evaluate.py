@@ -26,6 +26,7 @@ from frontalize.evaluation.identification import Scorer, generator_view, identif
 from frontalize.evaluation.quality import TargetQuality
 from frontalize.evaluation.report import write_report
 from frontalize.inference.frontalizer import load_generator
+from frontalize.models.refiner import learned_parts_note
 from frontalize.pipeline.judging import judge_lines
 from frontalize.recognition.recognizer import Recognizer, recognizer_record
 from frontalize.runs.folders import NoCheckpoint, newest_generator_checkpoint, newest_recognizer
@@ -184,7 +185,7 @@ def identity_report(req: ReportRequest) -> Report:
                       observers=(quality,), flip=req.flip, per_yaw=req.per_yaw, progress=req.progress,
                       seed=req.probe_seed)
     run = checkpoint.parent.parent
-    fixed = f", held at the warp: {', '.join(cfg.model.fixed_parts)}" if cfg.model.fixed_parts else ""
+    fixed = f"; {learned_parts_note(cfg.model.fixed_parts)}" if cfg.model.fixed_parts else ""
     title = (f"{cfg.setting} (geometry: {cfg.model.geometry}{fixed}) on {protocol} ({run.name}/{checkpoint.name}), "
              f"recognizer {Path(rec_path).parent.name}" + (f", judge {Path(req.judge).parent.name}" if req.judge else ""))
     listed = [(name, str(path), record) for name, path, record in networks]
