@@ -432,9 +432,9 @@ def test_fixed_parts_never_learn_and_travel_with_the_checkpoints_config():
     target = torch.rand(2, 3, 64, 64) * 2 - 1
     fill_before = refiner.to_fill.weight.detach().clone()
     optimizer = torch.optim.SGD(refiner.parameters(), lr=1.0)
-    for head in (refiner.to_flow_shading,):  # as if the flow and the shading had learned something
-        torch.nn.init.normal_(head.weight, std=0.3)
-        torch.nn.init.normal_(head.bias, std=0.3)
+    # as if the flow and the shading had learned something
+    torch.nn.init.normal_(refiner.to_flow_shading.weight, std=0.3)
+    torch.nn.init.normal_(refiner.to_flow_shading.bias, std=0.3)
     (refiner(x, pose)[-1] - target).abs().mean().backward()
     optimizer.step()
     assert not torch.equal(refiner.to_fill.weight, fill_before)  # the fill learned
